@@ -1,0 +1,1 @@
+"""Plain and residual networks, their probes, data, trainer and run store (PyTorch only)."""

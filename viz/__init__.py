@@ -1,0 +1,1 @@
+"""Plotly figures from plain data (numpy arrays, lists, dataclasses): no torch, no streamlit."""
