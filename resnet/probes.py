@@ -65,6 +65,7 @@ class Probe:
         self._filled = 0
         self._host: list[np.ndarray] = []
         self._drained = 0
+        self._drained_chunks = 0
         self._step_ids: list[int] = []
         self._count = 0
 
@@ -112,18 +113,18 @@ class Probe:
     def history(self) -> ProbeHistory:
         """Everything recorded so far, on the host."""
         self._flush()
-        return self._as_history(0)
+        return self._as_history(self._host, 0)
 
     def drain(self) -> ProbeHistory:
-        """Rows recorded since the previous drain, on the host (for live views)."""
+        """Rows recorded since the previous drain, on the host (for live views); O(new rows)."""
         self._flush()
-        start = self._drained
-        self._drained = len(self._step_ids)
-        return self._as_history(start)
+        chunks, self._drained_chunks = self._host[self._drained_chunks :], len(self._host)
+        start, self._drained = self._drained, len(self._step_ids)
+        return self._as_history(chunks, start)
 
-    def _as_history(self, start: int) -> ProbeHistory:
-        rows = np.concatenate(self._host) if self._host else np.zeros((0, self._width), np.float32)
-        rows = rows[start:].astype(np.float32, copy=False)
+    def _as_history(self, chunks: list[np.ndarray], start: int) -> ProbeHistory:
+        rows = np.concatenate(chunks) if chunks else np.zeros((0, self._width), np.float32)
+        rows = rows.astype(np.float32, copy=False)
         b = len(self.names)
         return ProbeHistory(
             names=list(self.names),
