@@ -67,8 +67,9 @@ class BasicBlock(ResidualUnit):
         self.bn1 = norm_layer(planes)
         self.act1 = activation(act)
         self.conv2 = conv3x3(planes, planes, 1, bias)
-        # Post-activation: BN closes F; pre-activation: BN opens the second layer.
-        self.bn2 = norm_layer(planes)
+        # Post-activation: bn2 closes F. Pre-activation: `pre` opens layer 1 and bn1 layer 2, so
+        # a bn2 would never run (and would carry parameters that get no gradient).
+        self.bn2 = nn.Identity() if preact else norm_layer(planes)
         self.response1 = nn.Identity()
         self.response2 = nn.Identity()
 
