@@ -1,0 +1,210 @@
+"""The probe: its statistics equal autograd's, computed independently; chunking, drain, clean exit."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from resnet.nets import ResidualNet, cifar_resnet, mlp_stack
+from resnet.probes import Probe
+
+
+def tiny_cnn() -> ResidualNet:
+    """Three basic units (2/4/8 filters) with BN and option B projections: every kind of parameter."""
+    torch.manual_seed(0)
+    return cifar_resnet(8, width=2, shortcut="B", in_channels=1, num_classes=4)
+
+
+def tiny_mlp() -> ResidualNet:
+    """Five tanh units with BN."""
+    torch.manual_seed(0)
+    return mlp_stack(5, width=6, in_features=3, num_classes=4, norm="batch")
+
+
+NETS = {"cnn": (tiny_cnn, (1, 8, 8)), "mlp": (tiny_mlp, (3,))}
+
+
+def _batches(sample_shape: tuple[int, ...], steps: int, batch: int = 6) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    return [(torch.randn(batch, *sample_shape, generator=g), torch.randint(0, 4, (batch,), generator=g))
+            for _ in range(steps)]
+
+
+def _reference_row(net: ResidualNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
+    """The statistics from first principles: forward hooks for block inputs/outputs, autograd.grad for gradients."""
+    assert net.taps is None
+    inputs, outputs = [], []
+    handles = [b.register_forward_pre_hook(lambda m, a: inputs.append(a[0])) for b in net.blocks]
+    handles += [b.register_forward_hook(lambda m, a, o: outputs.append(o)) for b in net.blocks]
+    loss = F.cross_entropy(net(x), y)
+    for h in handles:
+        h.remove()
+    params = [list(b.parameters()) for b in net.blocks]
+    layers = [m.weight for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    flat = [p for ps in params for p in ps]
+    grads = torch.autograd.grad(loss, inputs + flat + layers)
+    g_in, g_par, g_layer = grads[: len(inputs)], grads[len(inputs) : len(inputs) + len(flat)], grads[-len(layers) :]
+    per_block, k = [], 0
+    for ps in params:
+        per_block.append(torch.sqrt(sum(g.double().square().sum() for g in g_par[k : k + len(ps)])))
+        k += len(ps)
+    as_np = lambda ts: torch.stack([t.double() for t in ts]).detach().numpy()  # noqa: E731
+    return {
+        "grad_norm": as_np(per_block),
+        "input_grad_norm": as_np([g.double().norm() for g in g_in]),
+        "act_mean": as_np([o.double().mean() for o in outputs]),
+        "act_std": as_np([o.double().std(correction=0) for o in outputs]),
+        "layer_grad_norm": as_np([g.double().norm() for g in g_layer]),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(NETS))
+def test_probe_values_equal_autograd(kind: str) -> None:
+    build, shape = NETS[kind]
+    net = build()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    expected = []
+    with Probe(net) as probe:
+        for x, y in _batches(shape, 3):
+            reference = copy.deepcopy(net)  # same weights and BN state, nothing recorded
+            reference.taps = None
+            expected.append(_reference_row(reference, x, y))
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x), y).backward()
+            probe.step()
+            opt.step()
+    h = probe.history()
+    assert h.names == net.block_names()
+    assert h.layer_names == [n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert h.steps.tolist() == [0, 1, 2]
+    for stat in ("grad_norm", "input_grad_norm", "act_mean", "act_std", "layer_grad_norm"):
+        got = getattr(h, stat)
+        assert got.dtype == np.float32
+        want = np.stack([row[stat] for row in expected])
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7, err_msg=stat)
+    assert (h.grad_norm > 0).all() and (h.input_grad_norm > 0).all()
+
+
+def test_probe_counts_projection_weights_in_their_block() -> None:
+    net = tiny_cnn()
+    x, y = _batches((1, 8, 8), 1)[0]
+    projection = net.blocks[1].shortcut[0].weight  # stage2.0's 1x1 projection
+    with Probe(net) as probe:
+        F.cross_entropy(net(x), y).backward()
+        probe.step()
+        p = projection.grad.double().norm().item()
+        projection.grad.zero_()
+        F.cross_entropy(net(x), y).backward()  # accumulates: every gradient doubles but the projection's
+        probe.step()
+    before, after = probe.history().grad_norm.astype(np.float64)
+    assert after[0] == pytest.approx(2 * before[0], rel=1e-6)
+    assert after[1] ** 2 == pytest.approx(4 * (before[1] ** 2 - p**2) + p**2, rel=1e-5)
+
+
+def test_exit_removes_the_taps_and_leaves_no_hooks() -> None:
+    net = tiny_mlp()
+    x, y = _batches((3,), 1)[0]
+    with Probe(net) as probe:
+        assert net.taps == []
+        F.cross_entropy(net(x), y).backward()
+        probe.step()
+    assert net.taps is None
+    assert all(not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks) for m in net.modules())
+    inputs = []
+    handle = net.blocks[2].register_forward_pre_hook(lambda m, a: inputs.append(a[0]))
+    F.cross_entropy(net(x), y).backward()
+    handle.remove()
+    assert not inputs[0].retains_grad  # nothing is recorded any more
+    with pytest.raises(RuntimeError, match="inside `with Probe"):
+        probe.step()
+    assert len(probe.history()) == 1
+
+
+def test_evaluation_under_no_grad_adds_no_rows() -> None:
+    net = tiny_mlp()
+    x, y = _batches((3,), 1)[0]
+    with Probe(net) as probe:
+        with torch.no_grad():
+            net.eval()
+            net(x)
+            net.train()
+        assert net.taps == []
+        F.cross_entropy(net(x), y).backward()
+        probe.step()
+    assert len(probe.history()) == 1
+
+
+def _record(net: ResidualNet, probe: Probe, batches) -> None:
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    for x, y in batches:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        probe.step()
+        opt.step()
+
+
+def test_chunked_flushing_gives_the_same_rows() -> None:
+    net = tiny_cnn()
+    twin = copy.deepcopy(net)
+    batches = _batches((1, 8, 8), 8)
+    with Probe(net, chunk=3) as small, Probe(twin, chunk=64) as large:
+        _record(net, small, batches)
+        _record(twin, large, batches)
+    a, b = small.history(), large.history()
+    assert len(a) == len(b) == 8
+    for stat in ("steps", "grad_norm", "input_grad_norm", "act_mean", "act_std", "layer_grad_norm"):
+        np.testing.assert_array_equal(getattr(a, stat), getattr(b, stat), err_msg=stat)
+
+
+def test_drain_returns_each_row_once() -> None:
+    net = tiny_mlp()
+    batches = _batches((3,), 9)
+    with Probe(net, chunk=3) as probe:
+        _record(net, probe, batches[:5])
+        first = probe.drain()
+        assert first.steps.tolist() == [0, 1, 2, 3, 4]
+        assert len(probe.drain()) == 0  # nothing new
+        assert len(probe.history()) == 5  # history does not consume rows
+        _record(net, probe, batches[5:])
+        second = probe.drain()
+    assert second.steps.tolist() == [5, 6, 7, 8]
+    whole = probe.history()
+    for stat in ("grad_norm", "input_grad_norm", "act_mean", "act_std", "layer_grad_norm"):
+        rows = np.concatenate([getattr(first, stat), getattr(second, stat)])
+        np.testing.assert_array_equal(rows, getattr(whole, stat), err_msg=stat)
+        assert getattr(second, stat).shape[0] == 4
+
+
+def test_step_ids_are_kept() -> None:
+    net = tiny_mlp()
+    x, y = _batches((3,), 1)[0]
+    with Probe(net) as probe:
+        for step in (10, 20):
+            net.taps = []
+            F.cross_entropy(net(x), y).backward()
+            probe.step(step)
+    assert probe.history().steps.tolist() == [10, 20]
+
+
+def test_empty_history_has_the_right_columns() -> None:
+    net = tiny_cnn()
+    with Probe(net) as probe:
+        h = probe.history()
+    assert len(h) == 0
+    assert h.grad_norm.shape == (0, 3) and h.layer_grad_norm.shape == (0, len(h.layer_names))
+
+
+def test_probe_needs_a_residual_net() -> None:
+    with pytest.raises(ValueError, match="Probe needs a ResidualNet"):
+        Probe(nn.Linear(2, 2))
+
+
+def test_step_without_a_pass_is_refused() -> None:
+    with Probe(tiny_mlp()) as probe, pytest.raises(RuntimeError, match="needs a forward and backward pass"):
+        probe.step()
