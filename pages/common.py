@@ -18,6 +18,8 @@ def sidebar_settings() -> tuple[str, int]:
 
 
 def ensure_defaults() -> None:
-    """Initialise the shared sidebar state once per session."""
+    """Initialise the shared sidebar state once per session (the seed may come from the link)."""
     st.session_state.setdefault("device", "auto")
-    st.session_state.setdefault("seed", 0)
+    if "seed" not in st.session_state:
+        text = st.query_params.get("seed", "0")
+        st.session_state["seed"] = int(text) if text.isdigit() and int(text) < 2**31 else 0

@@ -32,7 +32,7 @@ class ResidualNet(nn.Module):
 
     def block_names(self) -> list[str]:
         """Readable block names, input to output ("stage1.0", ... or "block0", ...)."""
-        return [getattr(b, "label", f"block{i}") for i, b in enumerate(self.blocks)]
+        return [getattr(b, "label", mlp_block_name(i)) for i, b in enumerate(self.blocks)]
 
     def set_shortcut(self, i: int | None, on: bool) -> None:
         """Switch the shortcut of block `i` (None: every block); takes effect on the next forward."""
@@ -86,6 +86,22 @@ def check_cnn_depth(depth: int, block: str) -> int:
     return (depth - 2) // (3 * per_stage)
 
 
+def mlp_block_name(index: int) -> str:
+    """The name of unit `index` of an MLP stack: "block0", "block1", ..."""
+    return f"block{index}"
+
+
+def cifar_block_name(stage: int, index: int) -> str:
+    """The name of block `index` of `stage` (0-based) in a CIFAR net: "stage1.0", "stage2.3", ..."""
+    return f"stage{stage + 1}.{index}"
+
+
+def cifar_block_names(depth: int, block: str = "basic") -> list[str]:
+    """Every block name of a CIFAR net of `depth`, without building it."""
+    n = check_cnn_depth(depth, block)
+    return [cifar_block_name(stage, i) for stage in range(3) for i in range(n)]
+
+
 def cifar_resnet(depth: int, *, residual: bool = True, block: str = "basic", shortcut: str = "A",
                  preact: bool = False, norm: str = "batch", act: str = "relu", width: int = 16,
                  in_channels: int = 3, num_classes: int = 10) -> ResidualNet:
@@ -112,7 +128,7 @@ def cifar_resnet(depth: int, *, residual: bool = True, block: str = "basic", sho
             out_planes = planes * unit.expansion
             sc = make_shortcut(shortcut, in_planes, out_planes, stride, norm_layer) if residual else None
             b = unit(in_planes, planes, stride, shortcut=sc, preact=preact, norm_layer=norm_layer, act=act)
-            b.label = f"stage{stage + 1}.{i}"
+            b.label = cifar_block_name(stage, i)
             blocks.append(b)
             in_planes = out_planes
     head_layers: list[nn.Module] = [norm_layer(in_planes), activation(act)] if preact else []

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+import torch._dynamo  # noqa: F401  (the first optimiser imports it: ~2 s paid here, not on the first Train press)
 import torch.nn.functional as F
 
 from resnet.checks import choice, float_in, int_in
@@ -24,7 +25,9 @@ from resnet.nets import (
     MAX_MLP_WIDTH,
     ResidualNet,
     check_cnn_depth,
+    cifar_block_names,
     cifar_resnet,
+    mlp_block_name,
     mlp_stack,
 )
 from resnet.probes import Probe, ProbeHistory
@@ -74,6 +77,12 @@ class ModelSpec:
                                 in_channels=data.sample_shape[0], num_classes=data.num_classes)
         return mlp_stack(self.depth, residual=self.residual, width=self.width, in_features=data.in_features,
                          num_classes=data.num_classes, norm=self.norm, act=self.act, preact=self.preact)
+
+    def block_names(self) -> list[str]:
+        """The names the built net's blocks will have, without building it."""
+        if self.family == "cnn":
+            return cifar_block_names(self.depth, self.block)
+        return [mlp_block_name(i) for i in range(self.depth)]
 
     @property
     def label(self) -> str:

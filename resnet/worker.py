@@ -18,15 +18,17 @@ import numpy as np
 import torch
 
 from resnet.checks import int_in
-from resnet.trainer import MAX_STEPS, Trainer, TrainConfig, twin_trainers
-
-TWINS = ("plain", "residual")
-_BLOCK_STATS = ("grad_norm", "input_grad_norm", "act_mean", "act_std")
+from resnet.trainer import MAX_STEPS, TrainConfig, Trainer, twin_trainers
 
 
 def max_workers() -> int:
     """How many workers may train at once in this process ($GFL_MAX_WORKERS, default 4)."""
     return max(1, int(os.environ.get("GFL_MAX_WORKERS", "4")))
+
+
+def worker_threads() -> int:
+    """Intra-op threads for training workers ($GFL_TORCH_THREADS, default 1)."""
+    return max(1, int(os.environ.get("GFL_TORCH_THREADS", "1")))
 
 
 class _Slots:
@@ -178,6 +180,11 @@ class TwinWorker:
         self._beat = time.monotonic()
 
     @property
+    def pending(self) -> bool:
+        """Whether commands wait to be taken up (the worker may be about to train)."""
+        return not self._commands.empty()
+
+    @property
     def alive(self) -> bool:
         """Whether the worker thread still runs."""
         return self._thread.is_alive()
@@ -231,6 +238,9 @@ class TwinWorker:
     def _run(self) -> None:
         me = id(self)
         budget = 0  # steps still to take; -1 means "until paused"
+        # Small nets step fastest on one intra-op thread, and several sessions' workers then share the
+        # cores instead of spinning against each other (2 OpenMP threads under load ran 50x slower here).
+        torch.set_num_threads(worker_threads())
         try:
             self._build()
             self._set("idle")
@@ -247,6 +257,7 @@ class TwinWorker:
                         break
                     if kind == "pause":
                         budget = 0
+                        SLOTS.release(me)
                         self._set("paused", "paused")
                     elif kind in ("train", "step"):
                         if self._finished():
@@ -261,6 +272,7 @@ class TwinWorker:
                             window_start, window_steps = time.monotonic(), 0
                     elif kind == "reset":
                         budget = 0
+                        SLOTS.release(me)
                         self._build()
                         self._set("idle")
                     elif kind == "shortcut":
@@ -272,6 +284,7 @@ class TwinWorker:
                     break
                 if budget and stale > self.pause_after:
                     budget = 0
+                    SLOTS.release(me)
                     self._set("paused", "paused: nobody is watching this session")
                 if budget:
                     for s in self._series.values():
@@ -288,9 +301,7 @@ class TwinWorker:
                             self._rate = window_steps / max(now - window_start, 1e-9)
                     if not budget:
                         SLOTS.release(me)
-                        self._set(*self._end_state()) if self._finished() else self._set("paused", "")
-                else:
-                    SLOTS.release(me)
+                        self._set(*(self._end_state() if self._finished() else ("paused", "")))
         except torch.OutOfMemoryError:
             self._set("failed", "out of memory on the device: lower the batch size, width or depth, then Reset")
         except Exception as err:  # the session must see what broke, not a silent dead thread

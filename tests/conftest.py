@@ -124,8 +124,17 @@ def assert_no_exception(pg) -> None:
 
 
 def screenshot(pg, name: str) -> Path:
-    """Save a full-page screenshot under tests/artifacts/ and return its path."""
+    """Save a screenshot of the whole page under tests/artifacts/ and return its path.
+
+    Streamlit scrolls inside its main container, so the viewport is stretched to that
+    container's height first (a plain full-page shot would stop at the window's edge).
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    size = pg.viewport_size or {"width": 1600, "height": 1000}
+    height = pg.evaluate("() => (document.querySelector('[data-testid=\"stMain\"]') || document.body).scrollHeight")
+    pg.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 80, 12_000))})
+    pg.wait_for_timeout(500)
     pg.screenshot(path=str(path), full_page=True)
+    pg.set_viewport_size(size)
     return path

@@ -1,0 +1,102 @@
+"""A training setup as flat strings (URL query parameters), read back with a warning per bad value."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from resnet.presets import PRESETS, get_preset
+from resnet.trainer import MAX_STEPS, ModelSpec, TrainConfig
+
+CUSTOM = "custom"
+DEFAULT_PRESET = "vanishing"
+# Query key -> (where it lives, field name, parser). "model" fields go to ModelSpec.
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+KNOBS: dict[str, tuple[str, str, type]] = {
+    "family": ("model", "family", str), "depth": ("model", "depth", int), "width": ("model", "width", int),
+    "block": ("model", "block", str), "shortcut": ("model", "shortcut", str), "preact": ("model", "preact", bool),
+    "norm": ("model", "norm", str), "act": ("model", "act", str), "dataset": ("train", "dataset", str),
+    "optimizer": ("train", "optimizer", str), "lr": ("train", "lr", float),
+    "batch": ("train", "batch_size", int), "seed": ("train", "seed", int),
+}
+
+
+@dataclass
+class Setup:
+    """A preset name (or "custom"), the configuration, the steps to train, and what was refused."""
+
+    preset: str
+    config: TrainConfig
+    steps: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _parse(kind: type, text: str):
+    if kind is bool:
+        if text.lower() not in _FLAGS:
+            raise ValueError("expected true or false")
+        return _FLAGS[text.lower()]
+    return kind(text)
+
+
+def _value(config: TrainConfig, key: str):
+    where, name, _ = KNOBS[key]
+    return getattr(config.model if where == "model" else config, name)
+
+
+def setup_from_query(params: dict[str, str], *, seed: int | None = None) -> Setup:
+    """Read a setup from query parameters; each bad or unknown value falls back with a warning."""
+    warnings: list[str] = []
+    slug = params.get("preset", DEFAULT_PRESET)
+    if slug != CUSTOM and slug not in PRESETS:
+        warnings.append(f"unknown preset {slug!r} in the link; using {DEFAULT_PRESET!r} "
+                        f"(presets: {', '.join(PRESETS)}, or {CUSTOM})")
+        slug = DEFAULT_PRESET
+    base = get_preset(DEFAULT_PRESET if slug == CUSTOM else slug)
+    config = base.config if seed is None else base.config.replace(seed=seed)
+    changes: dict = {}
+    for key, text in params.items():
+        if key in ("preset", "steps"):
+            continue
+        if key not in KNOBS:
+            warnings.append(f"ignored unknown setting {key!r} in the link")
+            continue
+        try:
+            value = _parse(KNOBS[key][2], text)
+            config.replace(**{KNOBS[key][1]: value})  # validates this knob alone
+        except (ValueError, TypeError) as err:
+            warnings.append(f"ignored {key}={text!r}: {err}")
+            continue
+        changes[KNOBS[key][1]] = value
+    try:
+        config = config.replace(**changes)
+    except ValueError as err:
+        warnings.append(f"the link's settings do not fit together ({err}); using the {base.slug!r} preset")
+        changes = {}
+    steps = base.steps
+    if "steps" in params:
+        try:
+            steps = int(params["steps"])
+            if not 1 <= steps <= MAX_STEPS:
+                raise ValueError(f"steps must be between 1 and {MAX_STEPS}")
+        except ValueError as err:
+            warnings.append(f"ignored steps={params['steps']!r}: {err}")
+            steps = base.steps
+    if slug != CUSTOM and (config != base.config.replace(seed=config.seed) or steps != base.steps):
+        slug = CUSTOM
+    return Setup(slug, config, steps, warnings)
+
+
+def setup_to_query(setup: Setup) -> dict[str, str]:
+    """The query parameters that reopen `setup` (the whole configuration, not only the preset's name)."""
+    out = {"preset": setup.preset}
+    for key in KNOBS:
+        v = _value(setup.config, key)
+        out[key] = str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+    out["steps"] = str(setup.steps)
+    return out
+
+
+def model_fields() -> list[str]:
+    """Names of the ModelSpec fields (the architecture knobs)."""
+    return [f.name for f in dataclasses.fields(ModelSpec)]

@@ -1,0 +1,73 @@
+"""In Chromium: open the vanishing preset, train, see the heatmaps, cut a shortcut, see the views move."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.conftest import assert_no_exception, screenshot, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def progress_step(pg) -> int:
+    """The step the page's progress text reports."""
+    text = pg.locator('[data-testid="stProgress"]').first.inner_text()
+    match = re.search(r"step (\d+) of", text)
+    return int(match.group(1)) if match else -1
+
+
+def test_vanishing_preset_trains_and_toggles(page) -> None:
+    page.goto(f"{page.app_url}/?preset=vanishing")
+    wait_idle(page)
+    assert page.get_by_text("Gradient flow: plain vs residual").is_visible()
+    started = time.monotonic()
+    page.get_by_role("button", name="Train", exact=True).click()
+    # Two heatmaps per panel row: wait until both gradient heatmaps are drawn.
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer', timeout=60_000)
+    seconds_to_heatmap = time.monotonic() - started
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length >= 5",
+                           timeout=60_000)
+    assert page.get_by_text("vanishes on its way back").first.is_visible()
+    before = progress_step(page)
+    assert before > 0
+
+    # Cut the first block's shortcut while it trains; the timeline gets a mark and the views move on.
+    page.get_by_role("button", name="block0", exact=True).click()
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('[data-testid=\"stPlotlyChart\"] text'))"
+        ".some(t => t.textContent.includes('block0 off'))", timeout=60_000)
+    page.wait_for_function(f"() => /step (\\d+) of/.exec(document.body.innerText)[1] > {before + 5}",
+                           timeout=60_000)
+    assert progress_step(page) > before
+    assert_no_exception(page)
+    path = screenshot(page, "gradient_flow_vanishing")
+    assert path.stat().st_size > 10_000
+    print(f"heatmaps visible {seconds_to_heatmap:.1f} s after pressing Train")
+
+
+def test_diverging_run_keeps_records_and_reset_recovers(page) -> None:
+    page.goto(f"{page.app_url}/?preset=custom&family=mlp&depth=8&width=16&act=relu&norm=none"
+              "&dataset=spirals&lr=1000&batch=32&steps=200")
+    wait_idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=60_000)
+    assert "diverged" in page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=30_000)  # what was recorded stays
+    assert_no_exception(page)
+    screenshot(page, "gradient_flow_diverged")
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.wait_for_selector("text=Press Train (or Step) to start", timeout=30_000)
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+
+
+def test_bad_link_values_warn_and_fall_back(page) -> None:
+    page.goto(f"{page.app_url}/?preset=nope&depth=abc")
+    wait_idle(page)
+    page.wait_for_selector('[data-testid="stAlertContentWarning"]', timeout=30_000)
+    text = " ".join(page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts())
+    assert "unknown preset 'nope'" in text and "depth='abc'" in text
+    assert "preset=vanishing" in page.url
+    assert_no_exception(page)
