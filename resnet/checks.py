@@ -5,12 +5,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 
 def choice(name: str, value: str, choices: Sequence[str]) -> str:
     """Return `value` if it is one of `choices`, else raise a ValueError listing them."""
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(map(str, choices))}")
     return value
+
+
+def flag(name: str, value: bool) -> bool:
+    """Return `value` if it is a bool, else raise a ValueError (a string "False" would read as True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def int_in(name: str, value: int, lo: int, hi: int) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from resnet.checks import choice, int_in
+from resnet.checks import choice, flag, int_in
 
 OFFLINE = ("spirals", "digits", "mnist1d")
 ONLINE = ("mnist", "fashion_mnist", "cifar10")
@@ -64,10 +64,15 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: 
     `channels` (1 or 3) and `image_size` reshape image data sets, e.g. digits as 3x32x32.
     """
     choice("dataset", name, DATASETS)
+    flag("download", download)
     if channels is not None:
         choice("channels", channels, (1, 3))
     if image_size is not None:
         int_in("image_size", image_size, 8, 64)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from err
     if name == "spirals":
         xtr, ytr, xte, yte, k = _spirals()
     elif name == "mnist1d":
@@ -84,7 +89,6 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, download: 
     else:
         mean, std = xtr.mean(dim=0), xtr.std(dim=0).clamp_min(1e-6)
     xtr, xte = (xtr - mean) / std, (xte - mean) / std
-    dev = torch.device(device)
     return Dataset(name, xtr.to(dev), ytr.to(dev), xte.to(dev), yte.to(dev), k, augment=name == "cifar10")
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from resnet.blocks import BasicBlock, Bottleneck, MLPBlock, ResidualUnit, conv3x3
-from resnet.checks import choice, int_in
+from resnet.checks import choice, flag, int_in
 from resnet.layers import ACTS, NORMS, activation, norm1d, norm2d
 from resnet.shortcuts import SHORTCUTS, make_shortcut
 
@@ -107,6 +107,8 @@ def cifar_resnet(depth: int, *, residual: bool = True, block: str = "basic", sho
                  in_channels: int = 3, num_classes: int = 10) -> ResidualNet:
     """The CIFAR-10 family of Sec. 4.2: three stages of `width`, 2x, 4x filters on 32/16/8 maps."""
     n = check_cnn_depth(depth, block)
+    flag("residual", residual)
+    flag("preact", preact)
     choice("shortcut", shortcut, SHORTCUTS)
     choice("norm", norm, NORMS)
     choice("act", act, ACTS)
@@ -158,6 +160,8 @@ def mlp_stack(depth: int, *, residual: bool = True, width: int = 64, in_features
     int_in("depth", depth, 1, MAX_MLP_DEPTH)
     int_in("width", width, 1, MAX_MLP_WIDTH)
     int_in("in_features", in_features, 1, 1 << 16)
+    flag("residual", residual)
+    flag("preact", preact)
     int_in("num_classes", num_classes, 2, 1000)
     choice("norm", norm, NORMS)
     choice("act", act, ACTS)

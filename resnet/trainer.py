@@ -14,7 +14,7 @@ import torch
 import torch._dynamo  # noqa: F401  (the first optimiser imports it: ~2 s paid here, not on the first Train press)
 import torch.nn.functional as F
 
-from resnet.checks import choice, float_in, int_in
+from resnet.checks import choice, flag, float_in, int_in
 from resnet.data import DATASETS, Batches, Dataset, load_dataset
 from resnet.devices import resolve_device
 from resnet.layers import ACTS, NORMS
@@ -56,6 +56,8 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         choice("model family", self.family, FAMILIES)
+        flag("residual", self.residual)
+        flag("preact", self.preact)
         choice("norm", self.norm, NORMS)
         choice("act", self.act, ACTS)
         choice("shortcut", self.shortcut, SHORTCUTS)
@@ -125,6 +127,8 @@ class TrainConfig:
         int_in("seed", self.seed, 0, 2**31 - 1)
         int_in("test_every", self.test_every, 1, MAX_STEPS)
         choice("device", self.device, ("auto", "cuda", "mps", "cpu"))
+        for name in ("amp", "channels_last", "download"):
+            flag(name, getattr(self, name))
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with `changes`; keys of ModelSpec go to the model."""
