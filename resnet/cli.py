@@ -1,0 +1,315 @@
+"""`python -m resnet`: train, sweep and manage recorded runs headless (a GPU box the night before a talk)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from resnet.data import DATASETS
+from resnet.devices import DEVICES
+from resnet.layers import ACTS, NORMS
+from resnet.nets import BLOCKS
+from resnet.presets import PRESETS, get_preset
+from resnet.runs import RunInfo, RunStore, record
+from resnet.shortcuts import SHORTCUTS
+from resnet.sweep import PAPER_DEPTHS, Progress, run_sweep
+from resnet.trainer import FAMILIES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer
+
+SWEEP_DEFAULTS = get_preset("degradation")  # a bare `sweep` reproduces Fig. 1's ordering on digits
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (exit code 2), without the usage block."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr; on a non-terminal, a line every 10%."""
+
+    def __init__(self, total: int, label: str, stream: TextIO | None = None, every: float = 0.2) -> None:
+        self.total = total
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.every = every
+        self.tty = self.stream.isatty()
+        self._last = 0.0
+        self._decile = -1
+        self._t0 = time.monotonic()
+
+    def update(self, step: int, loss: float | None = None, error: float | None = None) -> None:
+        """Show `step` of the total (throttled)."""
+        now = time.monotonic()
+        decile = 10 * step // max(1, self.total)
+        if self.tty and now - self._last < self.every and step < self.total:
+            return
+        if not self.tty and decile == self._decile:
+            return
+        self._last, self._decile = now, decile
+        width = 30
+        filled = width * step // max(1, self.total)
+        rate = step / max(1e-9, now - self._t0)
+        stats = "" if loss is None else f" loss {loss:.3f} err {error:.3f}"
+        line = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {step}/{self.total}{stats} {rate:.1f} it/s"
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="run store file (default: $GFL_STORE, else runs/runs.db)")
+
+
+def _add_model_flags(p: argparse.ArgumentParser, *, family: bool) -> None:
+    if family:
+        p.add_argument("--model", choices=FAMILIES, help="cnn: CIFAR-style ResNet; mlp: fully connected stack")
+        p.add_argument("--depth", type=int, help="cnn: 6n+2 (basic) or 9n+2 (bottleneck); mlp: blocks")
+    p.add_argument("--width", type=int, help="cnn: first-stage filters (paper: 16); mlp: hidden units")
+    p.add_argument("--block", choices=tuple(BLOCKS))
+    p.add_argument("--shortcut", choices=SHORTCUTS, help="A: zero-pad identity, B: project on shape change, "
+                                                        "C: project always")
+    p.add_argument("--preact", action=argparse.BooleanOptionalAction, default=None,
+                   help="full pre-activation blocks (He et al. 2016)")
+    p.add_argument("--norm", choices=NORMS)
+    p.add_argument("--act", choices=ACTS)
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--lr", type=float, help="learning rate (paper: 0.1)")
+    p.add_argument("--batch", type=int, help="batch size (paper: 128)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=DEVICES)
+    p.add_argument("--data-root", help="folder holding torchvision data sets")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    _add_store(p)
+
+
+def build_parser() -> Parser:
+    """The command-line interface."""
+    parser = Parser(prog="python -m resnet", description="Train plain and residual nets, record and replay runs.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,runs}")
+
+    train = commands.add_parser("train", help="train one net, recording it into the store")
+    train.add_argument("preset", nargs="?", choices=tuple(PRESETS),
+                       help="start from a preset; flags override its settings")
+    _add_model_flags(train, family=True)
+    twin = train.add_mutually_exclusive_group()
+    twin.add_argument("--residual", dest="residual", action="store_true", default=None, help="with shortcuts")
+    twin.add_argument("--plain", dest="residual", action="store_false", help="without shortcuts")
+    train.add_argument("--name", help="a name for the run (default: plain-56, res-20, ...)")
+    train.set_defaults(func=cmd_train)
+
+    sweep = commands.add_parser("sweep", help="plain and residual CNNs at several depths (Fig. 1 and 6)")
+    _add_model_flags(sweep, family=False)
+    sweep.add_argument("--depths", type=int, nargs="+", help=f"depths, e.g. {' '.join(map(str, PAPER_DEPTHS))}")
+    sweep.add_argument("--seeds", type=int, default=1, help="seeds per net (seed, seed+1, ...)")
+    sweep.add_argument("--nets", nargs="+", choices=("plain", "residual"), default=["plain", "residual"])
+    sweep.set_defaults(func=cmd_sweep)
+
+    runs = commands.add_parser("runs", help="list, show, export, import or delete recorded runs")
+    actions = runs.add_subparsers(dest="action", required=True, metavar="{list,show,export,import,delete}")
+    p = actions.add_parser("list", help="every run, newest first")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true")
+    _add_store(p)
+    p.set_defaults(func=cmd_list)
+    p = actions.add_parser("show", help="one run's config and results")
+    p.add_argument("id", type=int)
+    p.add_argument("--json", action="store_true")
+    _add_store(p)
+    p.set_defaults(func=cmd_show)
+    p = actions.add_parser("export", help="write a run as CSV or Parquet tables, or as a run file")
+    p.add_argument("id", type=int)
+    p.add_argument("--format", choices=("csv", "parquet", "run"), default="run",
+                   help="run: one file that `runs import` reads elsewhere (default)")
+    p.add_argument("--out", required=True, help="folder for csv/parquet; file name for run")
+    _add_store(p)
+    p.set_defaults(func=cmd_export)
+    p = actions.add_parser("import", help="copy the runs of a run file into the store")
+    p.add_argument("file")
+    _add_store(p)
+    p.set_defaults(func=cmd_import)
+    p = actions.add_parser("delete", help="remove runs and everything recorded for them")
+    p.add_argument("ids", type=int, nargs="+")
+    _add_store(p)
+    p.set_defaults(func=cmd_delete)
+    return parser
+
+
+def _config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
+    """`base` with every flag the user gave applied (ModelSpec keys go to the model)."""
+    changes = {"family": getattr(args, "model", None), "depth": getattr(args, "depth", None),
+               "residual": getattr(args, "residual", None), "width": args.width, "block": args.block,
+               "shortcut": args.shortcut, "preact": args.preact, "norm": args.norm, "act": args.act,
+               "dataset": args.dataset, "lr": args.lr, "batch_size": args.batch, "optimizer": args.optimizer,
+               "schedule": args.schedule, "seed": args.seed, "device": args.device, "data_root": args.data_root}
+    return base.replace(**{k: v for k, v in changes.items() if v is not None})
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one net into the store."""
+    preset = get_preset(args.preset) if args.preset else None
+    config = _config(args, preset.config if preset else TrainConfig())
+    steps = args.steps if args.steps is not None else (preset.steps if preset else 400)
+    store = RunStore(args.store)
+    trainer = Trainer(config, total_steps=steps)
+    bar = ProgressBar(steps, args.name or config.model.label)
+    try:
+        run_id = record(store, trainer, name=args.name,
+                        on_step=lambda t: bar.update(t.step_count, t.loss[-1], t.train_error[-1]))
+    finally:
+        bar.close()
+        trainer.close()
+    info = store.run(run_id)
+    summary = store.summary(run_id)
+    if info.message:
+        print(f"{info.name}: {info.message}", file=sys.stderr)
+    result = {"run_id": run_id, "name": info.name, "status": info.status, "steps": info.steps,
+              "seconds": round(info.seconds, 2), "train_error": summary.train_error,
+              "test_error": summary.test_error, "final_loss": summary.final_loss, "device": info.device,
+              "store": str(store.path)}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"run {run_id} {info.name}: {info.status} after {info.steps} steps in {info.seconds:.1f} s; "
+              f"training error {summary.train_error:.4f}, test error {_fmt(summary.test_error)} ({store.path})")
+    return 1 if info.status == "failed" else 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Plain and residual nets at each depth, recorded."""
+    base = _config(args, SWEEP_DEFAULTS.config)
+    depths = args.depths or list(SWEEP_DEFAULTS.depths)
+    steps = args.steps if args.steps is not None else SWEEP_DEFAULTS.steps
+    store = RunStore(args.store)
+    bars: dict[int, ProgressBar] = {}
+
+    def show(p: Progress) -> None:
+        if p.index not in bars:
+            if bars:
+                bars[max(bars)].close()
+            bars[p.index] = ProgressBar(p.steps, f"[{p.index + 1}/{p.total}] {p.label}")
+        bars[p.index].update(p.step)
+
+    try:
+        rows = run_sweep(store, base, depths, steps=steps, seeds=args.seeds,
+                         nets=[n == "residual" for n in args.nets], on_progress=show)
+    finally:
+        if bars:
+            bars[max(bars)].close()
+    if args.json:
+        _print_json([r.to_dict() for r in rows])
+    else:
+        print(f"{'run':>5} {'net':>10} {'seed':>5} {'train err':>10} {'test err':>9} {'seconds':>8}  status")
+        for r in rows:
+            net = f"{'res' if r.residual else 'plain'}-{r.depth}"
+            print(f"{r.run_id:>5} {net:>10} {r.seed:>5} {r.train_error:>10.4f} {_fmt(r.test_error):>9} "
+                  f"{r.seconds:>8.1f}  {r.status}")
+    return 0
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _when(t: float | None) -> str:
+    return "-" if t is None else datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _run_dict(store: RunStore, info: RunInfo) -> dict:
+    summary = store.summary(info.id)
+    return {**info.to_dict(), "label": info.label, "train_error": summary.train_error,
+            "test_error": summary.test_error, "final_loss": summary.final_loss}
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Every run, newest first."""
+    store = RunStore(args.store)
+    runs = store.runs(limit=args.limit)
+    if args.json:
+        _print_json([_run_dict(store, r) for r in runs])
+        return 0
+    if not runs:
+        print(f"no runs in {store.path}")
+        return 0
+    print(f"{'id':>5}  {'name':<16} {'status':<12} {'steps':>13}  {'device':<7} {'started':<19}  "
+          f"{'train err':>9} {'test err':>9}")
+    for r in runs:
+        s = store.summary(r.id)
+        print(f"{r.id:>5}  {r.name[:16]:<16} {r.status:<12} {f'{r.steps}/{r.total_steps}':>13}  {r.device:<7} "
+              f"{_when(r.started):<19}  {s.train_error:>9.4f} {_fmt(s.test_error):>9}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """One run in full."""
+    store = RunStore(args.store)
+    d = _run_dict(store, store.run(args.id))
+    if args.json:
+        _print_json(d)
+        return 0
+    for key in ("id", "name", "label", "sweep", "status", "steps", "total_steps", "seconds", "device", "host",
+                "message", "train_error", "test_error", "final_loss"):
+        print(f"{key:>12}: {d[key]}")
+    print(f"{'started':>12}: {_when(d['started'])}\n{'ended':>12}: {_when(d['ended'])}")
+    print(f"{'config':>12}: {json.dumps(d['config'])}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a run's tables or its run file."""
+    store = RunStore(args.store)
+    paths = [store.export_run(args.id, args.out)] if args.format == "run" else store.export_tables(
+        args.id, args.out, args.format)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Copy a run file's runs into the store."""
+    store = RunStore(args.store)
+    ids = store.import_run(args.file)
+    print(f"imported {len(ids)} run(s) into {store.path} as {', '.join(map(str, ids))}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Remove runs."""
+    store = RunStore(args.store)
+    for run_id in args.ids:
+        store.run(run_id)  # refuse all before deleting any
+    for run_id in args.ids:
+        store.delete(run_id)
+    print(f"deleted run(s) {', '.join(map(str, args.ids))} from {store.path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (2 for bad arguments, with one line on stderr)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as err:  # engine and store knobs say what is valid; StoreError is one too
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"python -m resnet: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: the run is kept in the store as stopped", file=sys.stderr)
+        return 130

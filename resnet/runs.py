@@ -1,0 +1,742 @@
+"""The run store: every run's config, curves, probe statistics and final weights in one SQLite file.
+
+WAL mode lets readers (the app) read while writers (training threads and processes) commit;
+writers take the write lock up front (BEGIN IMMEDIATE) and wait for it (busy_timeout), so two
+processes recording into one store never fail with "database is locked". A recorder commits a
+batch of steps at a time: a killed process loses at most its last uncommitted batch, and the
+file stays consistent. Readers downsample in SQL so a 64k-step run draws from ~1,000 points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from resnet.checks import int_in
+from resnet.data import Dataset
+from resnet.nets import ResidualNet
+from resnet.probes import ProbeHistory
+from resnet.trainer import TrainConfig, Trainer
+
+STATUSES = ("running", "finished", "diverged", "interrupted", "stopped", "failed")
+BLOCK_STATS = ("grad_norm", "input_grad_norm", "act_mean", "act_std")
+MAX_POINTS = 1000  # points per series a reader gets back; enough for any screen
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another writer's batch before giving up
+ROOT = Path(__file__).resolve().parents[1]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    sweep TEXT,                          -- runs started by one depth sweep share this tag
+    config TEXT NOT NULL,                -- TrainConfig.to_dict() as JSON
+    status TEXT NOT NULL,
+    started REAL NOT NULL,               -- unix seconds
+    ended REAL,
+    steps INTEGER NOT NULL DEFAULT 0,    -- steps committed so far
+    total_steps INTEGER NOT NULL,
+    seconds REAL NOT NULL DEFAULT 0,     -- training time, without recording
+    device TEXT NOT NULL,
+    pid INTEGER,
+    host TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    blocks TEXT NOT NULL,                -- JSON list of block names, input to output
+    layers TEXT NOT NULL,                -- JSON list of conv/linear layer names
+    sample_shape TEXT NOT NULL,          -- JSON shape of one input sample, to rebuild the net
+    num_classes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (     -- step: iterations done (1-based), test_error may stand alone
+    run INTEGER NOT NULL, step INTEGER NOT NULL,
+    loss REAL, train_error REAL, test_error REAL,
+    PRIMARY KEY (run, step)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS block_stats (
+    run INTEGER NOT NULL, step INTEGER NOT NULL, block INTEGER NOT NULL,
+    grad_norm REAL, input_grad_norm REAL, act_mean REAL, act_std REAL,
+    PRIMARY KEY (run, step, block)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS layer_stats (
+    run INTEGER NOT NULL, step INTEGER NOT NULL, layer INTEGER NOT NULL, grad_norm REAL,
+    PRIMARY KEY (run, step, layer)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (      -- shortcut switches; block NULL means every block
+    run INTEGER NOT NULL, step INTEGER NOT NULL, block INTEGER, shortcut_on INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_run ON events (run);
+CREATE TABLE IF NOT EXISTS responses (   -- Fig. 7: std of each layer's response after training
+    run INTEGER NOT NULL, layer INTEGER NOT NULL, name TEXT NOT NULL, std REAL,
+    PRIMARY KEY (run, layer)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS weights (     -- torch.save(state_dict) bytes, read with weights_only=True
+    run INTEGER PRIMARY KEY, step INTEGER NOT NULL, state_dict BLOB NOT NULL
+);
+"""
+RUN_COLUMNS = ("name", "sweep", "config", "status", "started", "ended", "steps", "total_steps", "seconds",
+               "device", "pid", "host", "message", "blocks", "layers", "sample_shape", "num_classes")
+CHILD_TABLES = {
+    "metrics": ("step", "loss", "train_error", "test_error"),
+    "block_stats": ("step", "block", *BLOCK_STATS),
+    "layer_stats": ("step", "layer", "grad_norm"),
+    "events": ("step", "block", "shortcut_on"),
+    "responses": ("layer", "name", "std"),
+    "weights": ("step", "state_dict"),
+}
+
+
+class StoreError(ValueError):
+    """A run store that cannot be used, or a request it cannot answer; the message is one line."""
+
+
+def default_store_path() -> Path:
+    """$GFL_STORE, else runs/runs.db under the project."""
+    return Path(os.environ.get("GFL_STORE") or ROOT / "runs" / "runs.db")
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, split where SQLite says one is complete (comments may hold ';')."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of the runs table, with a dead writer's "running" read as "interrupted"."""
+
+    id: int
+    name: str
+    sweep: str | None
+    config: TrainConfig
+    status: str
+    started: float
+    ended: float | None
+    steps: int
+    total_steps: int
+    seconds: float
+    device: str
+    pid: int | None
+    host: str | None
+    message: str
+    blocks: list[str]
+    layers: list[str]
+    sample_shape: tuple[int, ...]
+    num_classes: int
+
+    @property
+    def label(self) -> str:
+        """"plain-56", "res-20", ..."""
+        return self.config.model.label
+
+    @property
+    def depth(self) -> int:
+        """The net's depth."""
+        return self.config.model.depth
+
+    @property
+    def residual(self) -> bool:
+        """Whether the net has shortcuts."""
+        return self.config.model.residual
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form (the config as a dict)."""
+        return {"id": self.id, "name": self.name, "sweep": self.sweep, "status": self.status,
+                "started": self.started, "ended": self.ended, "steps": self.steps,
+                "total_steps": self.total_steps, "seconds": self.seconds, "device": self.device,
+                "pid": self.pid, "host": self.host, "message": self.message, "blocks": self.blocks,
+                "config": self.config.to_dict()}
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Per-step curves of one run, downsampled: bucket means of loss and batch training error."""
+
+    steps: np.ndarray  # (S,) mean step of each bucket
+    loss: np.ndarray  # (S,)
+    train_error: np.ndarray  # (S,) training error of the batches in the bucket
+    test_steps: np.ndarray  # (T,) steps at which the test set was scored
+    test_error: np.ndarray  # (T,)
+    stride: int  # steps per bucket (1: every step)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The numbers a sweep reports for one run."""
+
+    train_error: float  # mean batch training error over the last 10% of steps
+    test_error: float | None  # the last test-set score
+    final_loss: float | None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """A run as the views draw it: its row, downsampled curves and probe statistics, its events."""
+
+    info: RunInfo
+    metrics: Metrics
+    history: ProbeHistory
+    events: list[tuple[int, int | None, bool]]
+
+
+def _float_array(values, dtype=np.float32) -> np.ndarray:
+    return np.array([math.nan if v is None else v for v in values], dtype=dtype)
+
+
+class RunStore:
+    """One SQLite file of runs; safe for several threads and processes at once."""
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        if self.path.is_dir():
+            raise StoreError(f"run store {self.path} is a folder; give a file path such as runs/runs.db")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create the run store's folder {self.path.parent}: {_one_line(err)}") from None
+        with self._connect() as con:
+            try:
+                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    con.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
+                current = con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            except sqlite3.Error as err:
+                raise self._error(err) from None
+        if not current:  # opening a current store is a read; pages open one on every rerun
+            self._ensure_schema()
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.path)!r})"
+
+    def _error(self, err: BaseException) -> StoreError:
+        reason = _one_line(err)
+        if "not a database" in reason or "malformed" in reason:
+            return StoreError(f"run store {self.path} is not a valid run store ({reason}); "
+                              "move it away or choose another path")
+        if "unable to open" in reason or "readonly" in reason or "read-only" in reason:
+            return StoreError(f"cannot write the run store {self.path} ({reason}); choose a writable path")
+        return StoreError(f"run store {self.path}: {reason}")
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            # URI filenames on, so a run file can be attached read-only ("?mode=ro") for import.
+            con = sqlite3.connect(self.path.resolve().as_uri(), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                  check_same_thread=False, uri=True)
+            con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            # WAL with synchronous=NORMAL survives a killed process; only a power cut may lose a batch.
+            con.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as err:
+            raise self._error(err) from None
+        return con
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = self._open()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the write lock from its start (no lock upgrade, no deadlock)."""
+        with self._connect() as con:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    yield con
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            except sqlite3.Error as err:
+                raise self._error(err) from None
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot, never blocking writers (WAL)."""
+        with self._connect() as con:
+            try:
+                con.execute("BEGIN")
+                yield con
+                con.execute("COMMIT")
+            except sqlite3.Error as err:
+                raise self._error(err) from None
+
+    def _ensure_schema(self) -> None:
+        with self._write() as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "runs" not in tables:
+                raise StoreError(f"{self.path} is an SQLite database of something else, not a run store; "
+                                 "choose another path")
+            for statement in _statements(SCHEMA):
+                con.execute(statement)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+        if not set(RUN_COLUMNS) <= have:
+            raise StoreError(f"{self.path} is an SQLite file but not a run store (its runs table lacks "
+                             f"{', '.join(sorted(set(RUN_COLUMNS) - have))})")
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def create_run(self, config: TrainConfig, *, total_steps: int, blocks: list[str], layers: list[str],
+                   sample_shape: tuple[int, ...], num_classes: int, device: str, name: str | None = None,
+                   sweep: str | None = None) -> int:
+        """Add a run in status "running", owned by this process; returns its id."""
+        int_in("steps", total_steps, 1, 10**9)
+        row = {"name": name or config.model.label, "sweep": sweep, "config": json.dumps(config.to_dict()),
+               "status": "running", "started": time.time(), "ended": None, "steps": 0,
+               "total_steps": total_steps, "seconds": 0.0, "device": device, "pid": os.getpid(),
+               "host": socket.gethostname(), "message": "", "blocks": json.dumps(list(blocks)),
+               "layers": json.dumps(list(layers)), "sample_shape": json.dumps(list(sample_shape)),
+               "num_classes": num_classes}
+        with self._write() as con:
+            cur = con.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) "
+                              f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})", [row[c] for c in RUN_COLUMNS])
+            return int(cur.lastrowid)
+
+    def append(self, run_id: int, *, first_step: int = 1, loss=(), train_error=(),
+               tests: list[tuple[int, float]] = (), history: ProbeHistory | None = None,
+               events: list[tuple[int, int | None, bool]] = ()) -> None:
+        """Commit one batch: per-step loss/error from `first_step` on, test scores, probe rows, events."""
+        metric_rows = [(run_id, first_step + i, float(a), float(b)) for i, (a, b) in enumerate(zip(loss, train_error,
+                                                                                                  strict=True))]
+        with self._write() as con:
+            con.executemany(
+                "INSERT INTO metrics (run, step, loss, train_error) VALUES (?, ?, ?, ?) ON CONFLICT (run, step) "
+                "DO UPDATE SET loss = excluded.loss, train_error = excluded.train_error", metric_rows)
+            con.executemany(
+                "INSERT INTO metrics (run, step, test_error) VALUES (?, ?, ?) ON CONFLICT (run, step) "
+                "DO UPDATE SET test_error = excluded.test_error",
+                [(run_id, int(s), float(e)) for s, e in tests])
+            if history is not None and len(history):
+                steps = history.steps + 1  # the probe counts from 0; the store counts iterations done
+                n_blocks = history.grad_norm.shape[1]
+                stats = np.stack([getattr(history, s) for s in BLOCK_STATS], axis=2)  # (S, B, 4)
+                con.executemany(
+                    "INSERT OR REPLACE INTO block_stats VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    ((run_id, int(s), b, *map(float, stats[i, b])) for i, s in enumerate(steps)
+                     for b in range(n_blocks)))
+                con.executemany(
+                    "INSERT OR REPLACE INTO layer_stats VALUES (?, ?, ?, ?)",
+                    ((run_id, int(s), k, float(v)) for i, s in enumerate(steps)
+                     for k, v in enumerate(history.layer_grad_norm[i])))
+            con.executemany("INSERT INTO events VALUES (?, ?, ?, ?)",
+                            [(run_id, int(s), b, int(on)) for s, b, on in events])
+            if metric_rows:
+                con.execute("UPDATE runs SET steps = MAX(steps, ?) WHERE id = ?", (metric_rows[-1][1], run_id))
+
+    def finish(self, run_id: int, status: str, *, seconds: float, message: str = "") -> None:
+        """Close a run with its final status."""
+        if status not in STATUSES or status == "running":
+            raise ValueError(f"unknown final status {status!r}; choose one of: "
+                             f"{', '.join(s for s in STATUSES if s != 'running')}")
+        with self._write() as con:
+            con.execute("UPDATE runs SET status = ?, ended = ?, seconds = ?, message = ? WHERE id = ?",
+                        (status, time.time(), seconds, message, run_id))
+
+    def save_weights(self, run_id: int, state_dict: dict[str, torch.Tensor], *, step: int) -> None:
+        """Keep a run's weights (tensors only: they load back with weights_only=True)."""
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buf)
+        with self._write() as con:
+            con.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (run_id, step, buf.getvalue()))
+
+    def save_responses(self, run_id: int, names: list[str], stds) -> None:
+        """Keep the std of each layer's response (Fig. 7), in layer order."""
+        with self._write() as con:
+            con.execute("DELETE FROM responses WHERE run = ?", (run_id,))
+            con.executemany("INSERT INTO responses VALUES (?, ?, ?, ?)",
+                            [(run_id, k, n, float(s)) for k, (n, s) in enumerate(zip(names, stds, strict=True))])
+
+    def delete(self, run_id: int) -> None:
+        """Remove a run and everything recorded for it."""
+        self.run(run_id)
+        with self._write() as con:
+            for table in CHILD_TABLES:
+                con.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))
+            con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def _info(self, row: sqlite3.Row) -> RunInfo:
+        d = dict(row)
+        status = d["status"]
+        if status == "running" and d["host"] == socket.gethostname() and d["pid"] and not pid_alive(d["pid"]):
+            status = "interrupted"
+        try:
+            config = TrainConfig.from_dict(json.loads(d["config"]))
+        except (TypeError, ValueError) as err:
+            raise StoreError(f"run {d['id']} has a config this version cannot read ({_one_line(err)})") from None
+        return RunInfo(id=d["id"], name=d["name"], sweep=d["sweep"], config=config, status=status,
+                       started=d["started"], ended=d["ended"], steps=d["steps"], total_steps=d["total_steps"],
+                       seconds=d["seconds"], device=d["device"], pid=d["pid"], host=d["host"],
+                       message=d["message"], blocks=json.loads(d["blocks"]), layers=json.loads(d["layers"]),
+                       sample_shape=tuple(json.loads(d["sample_shape"])), num_classes=d["num_classes"])
+
+    def runs(self, *, sweep: str | None = None, limit: int | None = None) -> list[RunInfo]:
+        """Runs, newest first (only those of `sweep` if given)."""
+        query = "SELECT * FROM runs" + (" WHERE sweep = ?" if sweep is not None else "") + " ORDER BY id DESC"
+        args: list = [sweep] if sweep is not None else []
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(int_in("limit", limit, 1, 10**9))
+        with self._read() as con:
+            con.row_factory = sqlite3.Row
+            rows = con.execute(query, args).fetchall()
+        return [self._info(r) for r in rows]
+
+    def run(self, run_id: int) -> RunInfo:
+        """One run, or a StoreError naming the runs there are."""
+        with self._read() as con:
+            con.row_factory = sqlite3.Row
+            row = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id} in {self.path} (`python -m resnet runs list` shows the runs)")
+        return self._info(row)
+
+    def sweeps(self) -> list[tuple[str, float, int]]:
+        """(tag, started, number of runs) of every sweep, newest first."""
+        with self._read() as con:
+            return [tuple(r) for r in con.execute(
+                "SELECT sweep, MIN(started), COUNT(*) FROM runs WHERE sweep IS NOT NULL "
+                "GROUP BY sweep ORDER BY MAX(id) DESC")]
+
+    def metrics(self, run_id: int, *, max_points: int = MAX_POINTS) -> Metrics:
+        """Loss and error curves, averaged in SQL over buckets of steps so at most `max_points` remain."""
+        int_in("max_points", max_points, 2, 10**7)
+        with self._read() as con:
+            n, = con.execute("SELECT COUNT(*) FROM metrics WHERE run = ? AND loss IS NOT NULL", (run_id,)).fetchone()
+            stride = max(1, math.ceil(n / max_points))
+            rows = con.execute(
+                "SELECT AVG(step), AVG(loss), AVG(train_error) FROM metrics WHERE run = ? AND loss IS NOT NULL "
+                "GROUP BY (step - 1) / ? ORDER BY 1", (run_id, stride)).fetchall()
+            t, = con.execute("SELECT COUNT(*) FROM metrics WHERE run = ? AND test_error IS NOT NULL",
+                             (run_id,)).fetchone()
+            test_stride = max(1, math.ceil(t / max_points))
+            tests = con.execute(
+                "SELECT step, test_error FROM (SELECT step, test_error, ROW_NUMBER() OVER (ORDER BY step) AS k "
+                "FROM metrics WHERE run = ? AND test_error IS NOT NULL) WHERE (k - 1) % ? = 0 OR k = ? ORDER BY step",
+                (run_id, test_stride, t)).fetchall()
+        return Metrics(steps=_float_array([r[0] for r in rows], np.float64), loss=_float_array([r[1] for r in rows]),
+                       train_error=_float_array([r[2] for r in rows]),
+                       test_steps=np.array([r[0] for r in tests], np.int64),
+                       test_error=_float_array([r[1] for r in tests]), stride=stride)
+
+    def history(self, run_id: int, *, max_points: int = MAX_POINTS, upto: int | None = None) -> ProbeHistory:
+        """Probe statistics per block and per layer at up to `max_points` steps (first and last included)."""
+        int_in("max_points", max_points, 2, 10**7)
+        info = self.run(run_id)
+        with self._read() as con:
+            limit = upto if upto is not None else 2**62
+            first, last, n = con.execute(
+                "SELECT MIN(step), MAX(step), COUNT(DISTINCT step) FROM block_stats WHERE run = ? AND step <= ?",
+                (run_id, limit)).fetchone()
+            stride = max(1, math.ceil((n or 0) / max_points))
+            keep = "run = ? AND step <= ? AND ((step - ?) % ? = 0 OR step = ?)"
+            args = (run_id, limit, first or 0, stride, last or 0)
+            blocks = con.execute(f"SELECT step, block, {', '.join(BLOCK_STATS)} FROM block_stats WHERE {keep} "
+                                 "ORDER BY step, block", args).fetchall()
+            layers = con.execute(f"SELECT step, layer, grad_norm FROM layer_stats WHERE {keep} "
+                                 "ORDER BY step, layer", args).fetchall()
+        b, n_layers = len(info.blocks), len(info.layers)
+        block_arr = _float_array([v for r in blocks for v in r[2:]]).reshape(-1, b, len(BLOCK_STATS))
+        steps = np.array([r[0] for r in blocks[::b]], np.int64) if b else np.zeros(0, np.int64)
+        layer_arr = _float_array([r[2] for r in layers]).reshape(-1, n_layers) if n_layers else np.zeros(
+            (len(steps), 0), np.float32)
+        if len(layer_arr) != len(steps):  # a batch cut between the two tables is not possible; be explicit
+            raise StoreError(f"run {run_id}: block and layer statistics disagree on their steps")
+        return ProbeHistory(names=list(info.blocks), layer_names=list(info.layers), steps=steps,
+                            grad_norm=block_arr[:, :, 0], input_grad_norm=block_arr[:, :, 1],
+                            act_mean=block_arr[:, :, 2], act_std=block_arr[:, :, 3], layer_grad_norm=layer_arr)
+
+    def snapshot(self, run_id: int, *, max_points: int = MAX_POINTS) -> RunSnapshot:
+        """Everything needed to draw or replay a run, downsampled to `max_points` a series."""
+        return RunSnapshot(self.run(run_id), self.metrics(run_id, max_points=max_points),
+                           self.history(run_id, max_points=max_points), self.events(run_id))
+
+    def events(self, run_id: int) -> list[tuple[int, int | None, bool]]:
+        """Shortcut switches: (step, block or None for all, on)."""
+        with self._read() as con:
+            rows = con.execute("SELECT step, block, shortcut_on FROM events WHERE run = ? ORDER BY rowid",
+                               (run_id,)).fetchall()
+        return [(s, b, bool(on)) for s, b, on in rows]
+
+    def responses(self, run_id: int) -> tuple[list[str], np.ndarray] | None:
+        """Names and stds of each layer's response (Fig. 7), or None if none were measured."""
+        with self._read() as con:
+            rows = con.execute("SELECT name, std FROM responses WHERE run = ? ORDER BY layer", (run_id,)).fetchall()
+        if not rows:
+            return None
+        return [r[0] for r in rows], _float_array([r[1] for r in rows])
+
+    def summary(self, run_id: int) -> Summary:
+        """Training error over the last 10% of steps, the last test error and the last loss."""
+        info = self.run(run_id)
+        tail = max(1, info.steps // 10)
+        with self._read() as con:
+            train_error, = con.execute(
+                "SELECT AVG(train_error) FROM metrics WHERE run = ? AND loss IS NOT NULL AND step > ?",
+                (run_id, info.steps - tail)).fetchone()
+            test = con.execute("SELECT test_error FROM metrics WHERE run = ? AND test_error IS NOT NULL "
+                               "ORDER BY step DESC LIMIT 1", (run_id,)).fetchone()
+            loss = con.execute("SELECT loss FROM metrics WHERE run = ? AND loss IS NOT NULL "
+                               "ORDER BY step DESC LIMIT 1", (run_id,)).fetchone()
+        return Summary(train_error=math.nan if train_error is None else float(train_error),
+                       test_error=None if test is None or test[0] is None else float(test[0]),
+                       final_loss=None if loss is None or loss[0] is None else float(loss[0]))
+
+    # ---- weights -------------------------------------------------------------------------
+
+    def state_dict(self, run_id: int) -> dict[str, torch.Tensor]:
+        """A run's final weights, loaded without unpickling anything but tensors."""
+        info = self.run(run_id)
+        with self._read() as con:
+            row = con.execute("SELECT state_dict FROM weights WHERE run = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"run {run_id} ({info.name}, {info.status}) has no stored weights: only runs that "
+                             "finished or were stopped after training keep them")
+        return read_state_dict(row[0], f"the weights of run {run_id}")
+
+    def load_model(self, run_id: int) -> ResidualNet:
+        """The run's network with its final weights, on the CPU, in eval mode."""
+        info = self.run(run_id)
+        state = self.state_dict(run_id)
+        shape = info.sample_shape
+        # Only the shapes matter to build(): empty tensors stand in for the data set.
+        stand_in = Dataset(info.config.dataset, torch.empty((0, *shape)), torch.empty(0, dtype=torch.long),
+                           torch.empty((0, *shape)), torch.empty(0, dtype=torch.long), info.num_classes)
+        model = info.config.model.build(stand_in)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise StoreError(f"the weights of run {run_id} do not fit its config ({_one_line(err)})") from None
+        return model.eval()
+
+    # ---- export and import ---------------------------------------------------------------
+
+    def tables(self, run_id: int) -> dict[str, pd.DataFrame]:
+        """Full-resolution tables of a run: "steps" (per-step metrics), "blocks", "layers", "events"."""
+        info = self.run(run_id)
+        with self._read() as con:
+            steps = pd.read_sql_query("SELECT step, loss, train_error, test_error FROM metrics WHERE run = ? "
+                                      "ORDER BY step", con, params=(run_id,))
+            blocks = pd.read_sql_query(f"SELECT step, block, {', '.join(BLOCK_STATS)} FROM block_stats "
+                                       "WHERE run = ? ORDER BY step, block", con, params=(run_id,))
+            layers = pd.read_sql_query("SELECT step, layer, grad_norm FROM layer_stats WHERE run = ? "
+                                       "ORDER BY step, layer", con, params=(run_id,))
+            events = pd.read_sql_query("SELECT step, block, shortcut_on FROM events WHERE run = ? ORDER BY rowid",
+                                       con, params=(run_id,))
+        blocks.insert(2, "name", pd.Series(info.blocks, dtype=object).reindex(blocks["block"]).to_numpy())
+        layers.insert(2, "name", pd.Series(info.layers, dtype=object).reindex(layers["layer"]).to_numpy())
+        return {"steps": steps, "blocks": blocks, "layers": layers, "events": events}
+
+    def export_tables(self, run_id: int, folder: str | os.PathLike, fmt: str = "csv") -> list[Path]:
+        """Write the run's tables as run-ID-TABLE.csv or .parquet into `folder`; returns the files."""
+        if fmt not in ("csv", "parquet"):
+            raise ValueError(f"unknown table format {fmt!r}; choose one of: csv, parquet")
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            paths = []
+            for name, frame in self.tables(run_id).items():
+                path = folder / f"run-{run_id}-{name}.{fmt}"
+                frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path, index=False)
+                paths.append(path)
+        except OSError as err:
+            raise StoreError(f"cannot write to {folder}: {_one_line(err)}") from None
+        return paths
+
+    def export_run(self, run_id: int, path: str | os.PathLike) -> Path:
+        """Write one run, everything included, as a run file (a one-run store) that `import_run` reads."""
+        self.run(run_id)
+        path = Path(path)
+        if path.exists():
+            raise StoreError(f"{path} already exists; choose a new file name")
+        target = RunStore(path)
+        with self._connect() as con:
+            try:
+                con.execute("ATTACH DATABASE ? AS dst", (target.path.resolve().as_uri(),))
+                con.execute("BEGIN IMMEDIATE")
+                self._copy_run(con, "main", "dst", run_id, keep_id=True)
+                con.execute("COMMIT")
+                con.execute("DETACH DATABASE dst")
+            except sqlite3.Error as err:
+                raise self._error(err) from None
+        with target._connect() as con:
+            con.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        return path
+
+    def import_run(self, path: str | os.PathLike) -> list[int]:
+        """Copy every run of a run file (or of another store) into this store; returns the new ids."""
+        path = Path(path)
+        if not path.is_file():
+            raise StoreError(f"no run file at {path}")
+        if path.resolve() == self.path.resolve():
+            raise StoreError(f"{path} is this store itself; import from another file")
+        source = f"{path.resolve().as_uri()}?mode=ro"  # read-only: importing never changes the file
+        try:
+            with contextlib.closing(sqlite3.connect(source, uri=True)) as con:
+                have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+                missing = (set(RUN_COLUMNS) | {"id"}) - have
+                if missing:
+                    raise StoreError(f"{path} is not a run file (no runs table with {', '.join(sorted(missing))})")
+                old_ids = [r[0] for r in con.execute("SELECT id FROM runs ORDER BY id")]
+        except sqlite3.Error as err:
+            raise StoreError(f"{path} is not a run file ({_one_line(err)})") from None
+        new_ids = []
+        with self._connect() as con:
+            try:
+                con.execute("ATTACH DATABASE ? AS src", (source,))
+                con.execute("BEGIN IMMEDIATE")
+                new_ids = [self._copy_run(con, "src", "main", old, keep_id=False) for old in old_ids]
+                con.execute("COMMIT")
+                con.execute("DETACH DATABASE src")
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot import {path}: {_one_line(err)}") from None
+        return new_ids
+
+    @staticmethod
+    def _copy_run(con: sqlite3.Connection, src: str, dst: str, run_id: int, *, keep_id: bool) -> int:
+        """Copy one run between attached databases inside the caller's transaction; returns its id there."""
+        cols = ", ".join(RUN_COLUMNS)
+        # A run still recording when copied is not running in the copy.
+        select = cols.replace("status", "CASE status WHEN 'running' THEN 'interrupted' ELSE status END")
+        if keep_id:
+            con.execute(f"INSERT INTO {dst}.runs (id, {cols}) SELECT id, {select} FROM {src}.runs WHERE id = ?",
+                        (run_id,))
+            new = run_id
+        else:
+            cur = con.execute(f"INSERT INTO {dst}.runs ({cols}) SELECT {select} FROM {src}.runs WHERE id = ?",
+                              (run_id,))
+            new = int(cur.lastrowid)
+        for table, tcols in CHILD_TABLES.items():
+            names = ", ".join(tcols)
+            con.execute(f"INSERT INTO {dst}.{table} (run, {names}) SELECT ?, {names} FROM {src}.{table} "
+                        "WHERE run = ?", (new, run_id))
+        return new
+
+    def integrity_check(self) -> str:
+        """SQLite's own verdict on the file ("ok" when sound)."""
+        with self._read() as con:
+            return con.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def read_state_dict(blob: bytes, what: str = "the checkpoint") -> dict[str, torch.Tensor]:
+    """Tensors from torch.save bytes with weights_only=True; anything else is one clear StoreError."""
+    try:
+        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file; all mean the same here
+        raise StoreError(f"{what} is not a valid checkpoint ({_one_line(err)})") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise StoreError(f"{what} is not a valid checkpoint (expected a state_dict of named tensors)")
+    return state
+
+
+class RunRecorder:
+    """Feeds one Trainer's records into the store in batches: every `flush_every` steps or `flush_seconds`."""
+
+    def __init__(self, store: RunStore, trainer: Trainer, *, name: str | None = None, sweep: str | None = None,
+                 flush_every: int = 100, flush_seconds: float = 2.0) -> None:
+        int_in("flush_every", flush_every, 1, 10**6)
+        self.store = store
+        self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        data = trainer.data
+        self.run_id = store.create_run(
+            trainer.config, total_steps=trainer.total_steps, blocks=trainer.model.block_names(),
+            layers=trainer.probe.layer_names, sample_shape=data.sample_shape, num_classes=data.num_classes,
+            device=str(trainer.device), name=name, sweep=sweep)
+        self._steps = 0  # per-step values already written
+        self._tests = 0
+        self._events = 0
+        self._last_flush = time.monotonic()
+
+    def update(self, trainer: Trainer) -> None:
+        """Call after each step; commits when a batch is due."""
+        due = len(trainer.loss) - self._steps >= self.flush_every
+        if due or time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush(trainer)
+
+    def flush(self, trainer: Trainer) -> None:
+        """Commit everything recorded since the last flush, in one transaction."""
+        history = trainer.probe.drain()
+        loss, err = trainer.loss[self._steps:], trainer.train_error[self._steps:]
+        tests = list(zip(trainer.test_steps[self._tests:], trainer.test_error[self._tests:], strict=True))
+        events = trainer.events[self._events:]
+        self.store.append(self.run_id, first_step=self._steps + 1, loss=loss, train_error=err, tests=tests,
+                          history=history, events=events)
+        self._steps += len(loss)
+        self._tests += len(tests)
+        self._events += len(events)
+        self._last_flush = time.monotonic()
+
+    def finish(self, trainer: Trainer, status: str | None = None) -> str:
+        """Commit the rest, the final status and (unless it diverged or failed) the final weights."""
+        self.flush(trainer)
+        status = status or {"ready": "stopped", "running": "stopped"}.get(trainer.status, trainer.status)
+        if status in ("finished", "stopped") and trainer.step_count:
+            self.store.save_weights(self.run_id, trainer.model.state_dict(), step=trainer.step_count)
+        self.store.finish(self.run_id, status, seconds=trainer.seconds, message=trainer.message)
+        return status
+
+
+def record(store: RunStore, trainer: Trainer, *, name: str | None = None, sweep: str | None = None,
+           should_stop: Callable[[], bool] | None = None, on_step: Callable[[Trainer], None] | None = None,
+           flush_every: int = 100, flush_seconds: float = 2.0) -> int:
+    """Train `trainer` to its end (or until `should_stop`), recording into `store`; returns the run id.
+
+    Ctrl-C closes the run as "stopped" and an error as "failed" (then both propagate).
+    """
+    recorder = RunRecorder(store, trainer, name=name, sweep=sweep, flush_every=flush_every,
+                           flush_seconds=flush_seconds)
+    status = None
+    try:
+        while not trainer.done:
+            if should_stop is not None and should_stop():
+                status = "stopped"
+                break
+            trainer.step()
+            recorder.update(trainer)
+            if on_step is not None:
+                on_step(trainer)
+    except KeyboardInterrupt:
+        status = "stopped"
+        raise
+    except Exception as err:
+        status, trainer.message = "failed", _one_line(err)
+        raise
+    finally:
+        recorder.finish(trainer, status)
+    return recorder.run_id
