@@ -11,7 +11,7 @@ from resnet.nets import BLOCKS
 from resnet.presets import PRESETS
 from resnet.query import CUSTOM, KNOBS, Setup, setup_from_query, setup_to_query
 from resnet.shortcuts import SHORTCUTS
-from resnet.trainer import FAMILIES, MAX_BATCH, MAX_STEPS, OPTIMIZERS, TrainConfig
+from resnet.trainer import FAMILIES, MAX_BATCH, MAX_STEPS, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet.worker import TwinSnapshot, TwinWorker
 from viz.gradient_flow import Curves, Grid, block_profile, training_curves, twin_heatmaps
 from viz.narrative import describe_twins
@@ -100,12 +100,18 @@ with st.expander("Network and training settings", expanded=st.session_state["gf_
     c[2].selectbox("Activation", ACTS, key=knob_key("act"), on_change=on_knob)
     c[3].selectbox("Data set", DATASETS, key=knob_key("dataset"), on_change=on_knob)
     c[4].selectbox("Optimiser", OPTIMIZERS, key=knob_key("optimizer"), on_change=on_knob)
-    c = st.columns(5)
+    c = st.columns(6)
     c[0].number_input("Learning rate", min_value=0.0, max_value=1e4, format="%g", step=0.001,
                       key=knob_key("lr"), on_change=on_knob)
-    c[1].number_input("Batch size", min_value=1, max_value=MAX_BATCH, step=1, key=knob_key("batch"),
+    c[1].number_input("Momentum", min_value=0.0, max_value=0.999, format="%g", step=0.05,
+                      key=knob_key("momentum"), on_change=on_knob, help="SGD only (paper: 0.9)")
+    c[2].number_input("Weight decay", min_value=0.0, max_value=1.0, format="%g", step=1e-4,
+                      key=knob_key("wd"), on_change=on_knob, help="paper: 1e-4")
+    c[3].selectbox("Schedule", SCHEDULES, key=knob_key("schedule"), on_change=on_knob,
+                   help="step: lr/10 at 50% and 75% of the steps, as the paper's 32k/48k of 64k")
+    c[4].number_input("Batch size", min_value=1, max_value=MAX_BATCH, step=1, key=knob_key("batch"),
                       on_change=on_knob)
-    c[2].number_input("Steps", min_value=1, max_value=MAX_STEPS, step=50, key="gf_steps", on_change=on_knob)
+    c[5].number_input("Steps", min_value=1, max_value=MAX_STEPS, step=50, key="gf_steps", on_change=on_knob)
 
 setup, problem = current_setup()
 if setup is None:
@@ -225,10 +231,13 @@ def draw(snap: TwinSnapshot) -> None:
         return
     plain, res = nets["plain"], nets["residual"]
     pr, rr = ratio(plain.grad_norm[-1]), ratio(res.grad_norm[-1])
+    at_init = f"at step {int(plain.steps[0])}: " + "{:.1e}"
     m = st.columns(4)
-    m[0].metric("Plain: first/last block gradient", f"{pr:.1e}")
+    m[0].metric("Plain: first/last block gradient", f"{pr:.1e}", delta=at_init.format(ratio(plain.grad_norm[0])),
+                delta_color="off", delta_arrow="off")
     m[1].metric("Plain: training error (last 20 steps)", f"{float(np.mean(plain.train_error[-20:])):.1%}")
-    m[2].metric("Residual: first/last block gradient", f"{rr:.1e}")
+    m[2].metric("Residual: first/last block gradient", f"{rr:.1e}", delta=at_init.format(ratio(res.grad_norm[0])),
+                delta_color="off", delta_arrow="off")
     m[3].metric("Residual: training error (last 20 steps)", f"{float(np.mean(res.train_error[-20:])):.1%}")
     growth = float(res.act_std[-1][-1] / res.act_std[-1][0]) if res.act_std[-1][0] > 0 else None
     st.info("  \n".join(describe_twins(pr, rr, norm=worker.config.model.norm, residual_act_growth=growth)))
@@ -236,10 +245,11 @@ def draw(snap: TwinSnapshot) -> None:
     by_layer = granularity == "layers"
     grads = {k: Grid(n.steps, n.layer_grad_norm if by_layer else n.grad_norm,
                      n.layer_names if by_layer else n.names) for k, n in nets.items()}
-    st.plotly_chart(twin_heatmaps(grads, title="Gradient norm of each " + ("layer's weight" if by_layer else "block"),
+    unit = "layer's weight" if by_layer else "block"
+    st.plotly_chart(twin_heatmaps(grads, title=f"Gradient norm of each {unit} (input at the top)",
                                   quantity="‖∇W‖", events=res.events), key="chart_grad", theme=None)
     inputs = {k: Grid(n.steps, n.input_grad_norm, n.names) for k, n in nets.items()}
-    st.plotly_chart(twin_heatmaps(inputs, title="Backward signal ‖dL/dx‖ at each block's input",
+    st.plotly_chart(twin_heatmaps(inputs, title="Backward signal ‖dL/dx‖ at each block's input (input at the top)",
                                   quantity="‖dL/dx‖", events=res.events), key="chart_input", theme=None)
     cols = st.columns(2)
     latest = {k: n.grad_norm[-1] for k, n in nets.items()}

@@ -17,6 +17,8 @@ KNOBS: dict[str, tuple[str, str, type]] = {
     "block": ("model", "block", str), "shortcut": ("model", "shortcut", str), "preact": ("model", "preact", bool),
     "norm": ("model", "norm", str), "act": ("model", "act", str), "dataset": ("train", "dataset", str),
     "optimizer": ("train", "optimizer", str), "lr": ("train", "lr", float),
+    "momentum": ("train", "momentum", float), "wd": ("train", "weight_decay", float),
+    "schedule": ("train", "schedule", str),
     "batch": ("train", "batch_size", int), "seed": ("train", "seed", int),
 }
 

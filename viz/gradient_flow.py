@@ -78,8 +78,7 @@ def twin_heatmaps(grids: Mapping[str, Grid], *, title: str, quantity: str,
             coloraxis="coloraxis", name=TWIN_TITLES[name],
             hovertemplate=f"{TWIN_TITLES[name]}<br>%{{y}}<br>step %{{x}}<br>{quantity} = 10^%{{z:.2f}}<extra></extra>",
         ), row=1, col=col)
-        fig.update_yaxes(autorange="reversed", title_text="input → output" if col == 1 else None,
-                         type="category", row=1, col=col)
+        fig.update_yaxes(autorange="reversed", type="category", automargin=True, row=1, col=col)
         fig.update_xaxes(title_text="step", row=1, col=col)
         if name == "residual":
             _mark_events(fig, events, labels, row=1, col=col)
@@ -112,7 +111,8 @@ def block_profile(values: Mapping[str, np.ndarray], names: Sequence[str], *, tit
             line=dict(color=twin_color(name == "residual"), width=3), marker=dict(size=6),
             hovertemplate=f"{TWIN_TITLES[name]}<br>%{{x}}<br>{y_title} = %{{y:.3e}}<extra></extra>",
         ))
-    fig.update_xaxes(title_text="block (input → output)", type="category", tickangle=-45)
+    fig.update_xaxes(title_text="block (input → output)", type="category", tickangle=-45, automargin=True,
+                     title_standoff=12)
     fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear", exponentformat="power")
     fig.update_layout(legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
     return styled(fig, title=title, height=height)

@@ -1,0 +1,131 @@
+"""The gradient-flow page under Streamlit's AppTest: widgets, URL state, a few live steps, bad input."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TINY = {"preset": "custom", "family": "mlp", "depth": "4", "width": "8", "act": "tanh", "norm": "none",
+        "dataset": "spirals", "lr": "0.01", "batch": "32", "steps": "30"}
+
+
+@pytest.fixture
+def app():
+    at = AppTest.from_file(APP, default_timeout=60)
+    yield at
+    if "gf_worker" in at.session_state:  # end the session's training thread with the test
+        at.session_state["gf_worker"].stop()
+        at.session_state["gf_worker"].join(10)
+
+
+def open_page(at: AppTest, query: dict[str, str]) -> AppTest:
+    """Run the app once with `query` as the URL's parameters."""
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def button(at: AppTest, label: str):
+    """The button labelled `label`."""
+    return next(b for b in at.button if b.label == label)
+
+
+def run_until(at: AppTest, predicate, timeout: float = 60.0) -> AppTest:
+    """Rerun the page (as the fragment's timer would) until `predicate(at)` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if predicate(at):
+            return at
+        time.sleep(0.1)
+    raise AssertionError("page never reached the expected state")
+
+
+def progress_text(at: AppTest) -> str:
+    """The progress bar's text."""
+    bars = at.get("progress")
+    return bars[0].proto.text if bars else ""
+
+
+def test_default_page_shows_presets_controls_and_a_prompt(app) -> None:
+    at = app.run()
+    assert not at.exception
+    assert at.title[0].value == "Gradient flow: plain vs residual"
+    assert [b.label for b in at.button][:4] == ["Train", "Pause", "Step", "Reset"]
+    assert at.session_state["gf_preset"] == "vanishing"
+    assert at.query_params["preset"] == "vanishing" and at.query_params["depth"] == "50"
+    assert any("Press Train" in i.value for i in at.info)
+
+
+def test_train_draws_all_views_and_finishes(app) -> None:
+    at = open_page(app, TINY)
+    button(at, "Train").click().run()
+    at = run_until(at, lambda a: "finished" in progress_text(a))
+    assert "step 30 of 30" in progress_text(at)
+    assert len(at.get("plotly_chart")) == 5
+    labels = [m.label for m in at.metric]
+    assert "Plain: first/last block gradient" in labels and "Residual: training error (last 20 steps)" in labels
+    assert at.session_state["gf_live"] is False  # polling stops once training stops
+
+
+def test_step_button_advances_one_step(app) -> None:
+    at = open_page(app, TINY)
+    button(at, "Step").click().run()
+    at = run_until(at, lambda a: "step 1 of 30" in progress_text(a) and "paused" in progress_text(a))
+    assert len(at.get("plotly_chart")) == 5
+
+
+def test_shortcut_pills_switch_blocks_of_the_residual_twin(app) -> None:
+    at = open_page(app, TINY)
+    button(at, "Step").click().run()
+    run_until(at, lambda a: "step 1 of 30" in progress_text(a))
+    at.pills(key="gf_on").unselect(1).run()  # a click on block 1's pill cuts its shortcut
+    worker = at.session_state["gf_worker"]
+    at = run_until(at, lambda a: worker.snapshot().nets["residual"].shortcuts == [True, False, True, True])
+    button(at, "All off").click().run()
+    run_until(at, lambda a: worker.snapshot().nets["residual"].shortcuts == [False] * 4)
+    assert at.session_state["gf_on"] == []
+
+
+def test_choosing_a_preset_loads_its_settings_and_link(app) -> None:
+    at = app.run()
+    at.segmented_control(key="gf_preset").set_value("bn-explodes").run()
+    assert not at.exception
+    assert at.session_state["gf_family"] == "cnn" and at.session_state["gf_depth"] == 56
+    assert at.query_params["preset"] == "bn-explodes" and at.query_params["family"] == "cnn"
+
+
+def test_editing_a_knob_switches_to_custom(app) -> None:
+    at = app.run()
+    at.number_input(key="gf_depth").set_value(10).run()
+    assert at.session_state["gf_preset"] == "custom"
+    assert at.query_params["depth"] == "10" and at.query_params["preset"] == "custom"
+
+
+def test_invalid_depth_is_explained_and_the_page_keeps_working(app) -> None:
+    at = open_page(app, {**TINY, "family": "cnn", "dataset": "digits", "depth": "20"})
+    at.number_input(key="gf_depth").set_value(21).run()
+    assert not at.exception
+    assert any("depth 21 is not 6n+2" in e.value and "20 or 26" in e.value for e in at.error)
+    at.number_input(key="gf_depth").set_value(20).run()
+    assert not at.error and not at.exception
+
+
+def test_cnn_on_point_data_is_refused_with_a_message(app) -> None:
+    at = open_page(app, {**TINY, "family": "cnn", "depth": "20"})  # spirals are not images
+    button(at, "Train").click().run()
+    at = run_until(at, lambda a: "failed" in progress_text(a))
+    assert any("needs an image data set" in e.value for e in at.error)
+
+
+def test_bad_link_values_warn_and_fall_back(app) -> None:
+    at = open_page(app, {"preset": "nope", "lr": "fast"})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "unknown preset 'nope'" in warnings and "lr='fast'" in warnings
+    assert at.session_state["gf_preset"] == "vanishing"

@@ -1,0 +1,58 @@
+"""Setups as URL query parameters: round trips, and a warning for every bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from resnet.presets import PRESETS, get_preset
+from resnet.query import CUSTOM, Setup, setup_from_query, setup_to_query
+
+
+@pytest.mark.parametrize("slug", sorted(PRESETS))
+def test_every_preset_round_trips(slug: str) -> None:
+    setup = setup_from_query({"preset": slug})
+    assert (setup.preset, setup.config, setup.steps, setup.warnings) == (
+        slug, PRESETS[slug].config, PRESETS[slug].steps, [])
+    again = setup_from_query(setup_to_query(setup))
+    assert (again.preset, again.config, again.steps, again.warnings) == (slug, setup.config, setup.steps, [])
+
+
+def test_custom_setup_round_trips_every_knob() -> None:
+    config = get_preset("bn-explodes").config.replace(
+        depth=20, width=4, block="basic", shortcut="C", preact=True, norm="batch", act="tanh",
+        dataset="digits", optimizer="adam", lr=0.003, batch_size=16, seed=7, momentum=0.8, weight_decay=5e-4,
+        schedule="cosine", test_every=PRESETS["vanishing"].config.test_every)
+    query = setup_to_query(Setup(CUSTOM, config, 123))
+    assert query["shortcut"] == "C" and query["preact"] == "true" and query["lr"] == "0.003"
+    back = setup_from_query(query)
+    assert (back.preset, back.config, back.steps, back.warnings) == (CUSTOM, config, 123, [])
+
+
+def test_changing_a_preset_knob_makes_the_setup_custom() -> None:
+    setup = setup_from_query({"preset": "vanishing", "depth": "20"})
+    assert setup.preset == CUSTOM and setup.config.model.depth == 20 and not setup.warnings
+
+
+def test_seed_argument_sets_the_seed_but_keeps_the_preset() -> None:
+    setup = setup_from_query({"preset": "vanishing"}, seed=5)
+    assert setup.preset == "vanishing" and setup.config.seed == 5
+
+
+def test_bad_values_fall_back_with_one_warning_each() -> None:
+    setup = setup_from_query({"preset": "nope", "lr": "abc", "preact": "maybe", "colour": "red",
+                              "batch": "0", "steps": "-3"})
+    text = "\n".join(setup.warnings)
+    assert len(setup.warnings) == 6
+    assert "unknown preset 'nope'" in text and "vanishing, relu-explodes" in text
+    assert "lr='abc'" in text
+    assert "preact='maybe'" in text and "true or false" in text
+    assert "unknown setting 'colour'" in text
+    assert "batch='0'" in text and "batch size must be between 1 and" in text
+    assert "steps='-3'" in text
+    assert setup.preset == "vanishing" and setup.config == PRESETS["vanishing"].config
+
+
+def test_settings_that_do_not_fit_together_fall_back_to_the_preset() -> None:
+    setup = setup_from_query({"preset": "vanishing", "family": "cnn", "depth": "21"})  # each fits alone
+    assert setup.config == PRESETS["vanishing"].config
+    assert any("do not fit together" in w and "6n+2" in w and "try 20 or 26" in w for w in setup.warnings)
