@@ -17,10 +17,10 @@ from resnet.nets import BLOCKS
 from resnet.presets import PRESETS, get_preset
 from resnet.runs import RunInfo, RunStore, record
 from resnet.shortcuts import SHORTCUTS
-from resnet.sweep import PAPER_DEPTHS, Progress, run_sweep
+from resnet.sweep import FIG1_DEPTHS, PAPER_DEPTHS, Progress, run_sweep
 from resnet.trainer import FAMILIES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer
 
-SWEEP_DEFAULTS = get_preset("degradation")  # a bare `sweep` reproduces Fig. 1's ordering on digits
+SWEEP_DEFAULTS = get_preset("degradation")  # with FIG1_DEPTHS, a bare `sweep` reproduces Fig. 1's ordering
 
 
 class Parser(argparse.ArgumentParser):
@@ -195,7 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Plain and residual nets at each depth, recorded."""
     base = _config(args, SWEEP_DEFAULTS.config)
-    depths = args.depths or list(SWEEP_DEFAULTS.depths)
+    depths = args.depths or list(FIG1_DEPTHS)
     steps = args.steps if args.steps is not None else SWEEP_DEFAULTS.steps
     store = RunStore(args.store)
     bars: dict[int, ProgressBar] = {}

@@ -22,6 +22,7 @@ from resnet.runs import RunStore, record
 from resnet.trainer import MAX_STEPS, TrainConfig, Trainer, twin_trainers
 
 PAPER_DEPTHS = (20, 32, 44, 56, 110)
+FIG1_DEPTHS = (20, 56)  # the two plain nets of Fig. 1
 RESPONSE_SAMPLES = 500  # test images the Fig. 7 responses are measured on
 MAX_SEEDS = 20
 MAX_JOBS = 2  # sweeps training at once in one app server (each takes the CPU it can get)

@@ -1,0 +1,131 @@
+"""`python -m resnet`: train, sweep and runs commands; bad arguments give exit code 2 and one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from resnet.cli import main
+from resnet.presets import PRESETS, get_preset
+from resnet.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--model", "mlp", "--depth", "3", "--width", "8", "--dataset", "spirals", "--steps", "12"]
+
+
+def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_records_a_run_and_prints_its_summary(capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run_cli(capsys, "train", *TINY, "--plain", "--lr", "0.05", "--seed", "3", "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["status"] == "finished" and summary["steps"] == 12 and summary["name"] == "plain-3"
+    assert 0.0 <= summary["train_error"] <= 1.0 and summary["seconds"] > 0
+    assert "12/12" in err and "it/s" in err  # the progress bar, on stderr
+    info = RunStore().run(summary["run_id"])
+    assert (info.config.lr, info.config.seed, info.residual, info.config.model.family) == (0.05, 3, False, "mlp")
+
+
+def test_a_preset_is_the_base_and_flags_override_it(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run_cli(capsys, "train", "vanishing", "--depth", "4", "--steps", "3", "--json")
+    assert code == 0
+    info = RunStore().run(json.loads(out)["run_id"])
+    preset = get_preset("vanishing").config.model
+    assert (info.config.model.depth, info.config.model.act, info.config.model.norm) == (4, preset.act, preset.norm)
+    assert info.total_steps == 3
+
+
+def test_presets_are_valid_and_named() -> None:
+    assert {"vanishing", "bn-explodes", "degradation"} <= set(PRESETS)
+    for name, preset in PRESETS.items():
+        assert get_preset(name) is preset and preset.steps > 0
+    with pytest.raises(ValueError, match="unknown preset 'nope'; choose one of: vanishing"):
+        get_preset("nope")
+
+
+def test_sweep_prints_one_object_per_run(capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run_cli(capsys, "sweep", "--dataset", "digits", "--depths", "8", "14", "--width", "2",
+                             "--steps", "5", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [(r["depth"], r["residual"]) for r in rows] == [(8, False), (8, True), (14, False), (14, True)]
+    for r in rows:
+        assert {"run_id", "depth", "residual", "train_error", "test_error", "steps", "seconds"} <= set(r)
+        assert r["steps"] == 5 and r["status"] == "finished"
+    assert "[4/4]" in err
+    store = RunStore()
+    assert len({r.sweep for r in store.runs()}) == 1 and store.responses(rows[0]["run_id"]) is not None
+
+
+def test_runs_list_show_export_import_delete(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    _, out, _ = run_cli(capsys, "train", *TINY, "--json")
+    run_id = json.loads(out)["run_id"]
+    code, out, _ = run_cli(capsys, "runs", "list", "--json")
+    assert code == 0 and [r["id"] for r in json.loads(out)] == [run_id]
+    code, out, _ = run_cli(capsys, "runs", "list")
+    assert code == 0 and "res-3" in out and "finished" in out
+    code, out, _ = run_cli(capsys, "runs", "show", str(run_id), "--json")
+    assert code == 0 and json.loads(out)["config"]["model"]["depth"] == 3
+    code, out, _ = run_cli(capsys, "runs", "export", str(run_id), "--format", "parquet", "--out", str(tmp_path))
+    assert code == 0 and len(pd.read_parquet(tmp_path / f"run-{run_id}-steps.parquet")) == 12
+    run_file = tmp_path / "r.gflrun"
+    code, _, _ = run_cli(capsys, "runs", "export", str(run_id), "--out", str(run_file))
+    assert code == 0 and run_file.is_file()
+    other = tmp_path / "other.db"
+    code, out, _ = run_cli(capsys, "runs", "import", str(run_file), "--store", str(other))
+    assert code == 0 and "imported 1 run" in out
+    assert RunStore(other).runs()[0].steps == 12
+    code, _, _ = run_cli(capsys, "runs", "delete", str(run_id))
+    assert code == 0 and RunStore().runs() == []
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "--depth", "21"], "depth 21 is not 6n+2 for basic blocks; try 20 or 26"),
+    (["train", "--model", "rnn"], "invalid choice: 'rnn'"),
+    (["train", "--lr", "-1", *TINY[:-2]], "lr must be in"),
+    (["train", "--steps", "0", *TINY[:-2]], "steps must be between 1"),
+    (["train", "--batch", "abc"], "invalid int value: 'abc'"),
+    (["train", "--dataset", "cifar10", "--data-root", "/nonexistent", "--steps", "1"], "no local copy of cifar10"),
+    (["train", "nope"], "invalid choice: 'nope'"),
+    (["sweep", "--depths", "20", "21"], "depth 21 is not 6n+2"),
+    (["sweep", "--seeds", "0"], "seeds must be between 1"),
+    (["runs", "show", "99"], "no run 99"),
+    (["runs", "frobnicate"], "invalid choice: 'frobnicate'"),
+    ([], "the following arguments are required"),
+])
+def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture, argv: list[str], says: str) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own refusals
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert says in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_corrupt_store_is_one_line(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 300)
+    code, _, err = run_cli(capsys, "runs", "list", "--store", str(bad))
+    assert code == 2 and "not a valid run store" in err and len(err.strip().splitlines()) == 1
+
+
+def test_python_dash_m_entry_point(tmp_path: Path) -> None:
+    store = tmp_path / "runs.db"
+    ok = subprocess.run([sys.executable, "-m", "resnet", "train", *TINY, "--json", "--store", str(store)],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["steps"] == 12
+    bad = subprocess.run([sys.executable, "-m", "resnet", "train", "--depth", "21", "--store", str(store)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "try 20 or 26" in bad.stderr

@@ -1,0 +1,176 @@
+"""Figures and sentences of the degradation and runs pages, asserted on fig.data and fig.layout."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from viz.degradation import (
+    DepthResult,
+    ErrorCurve,
+    ResponseCurve,
+    degradation_text,
+    depth_color,
+    error_curves_figure,
+    error_vs_depth_figure,
+    gradient_text,
+    response_std_figure,
+    responses_text,
+    running_mean,
+)
+from viz.runs import (
+    HeatGrid,
+    Profile,
+    RunCurves,
+    block_profile_figure,
+    heatmaps_figure,
+    report_html,
+    run_colors,
+    run_curves_figure,
+)
+from viz.theme import PLAIN, RESIDUAL
+
+
+def curve(depth: int, residual: bool, n: int = 400) -> ErrorCurve:
+    steps = np.arange(1, n + 1)
+    return ErrorCurve(depth, residual, steps, np.full(n, 0.2), np.arange(50, n + 1, 50), np.full(n // 50, 0.3))
+
+
+def test_error_curves_two_panels_dashed_training_bold_test() -> None:
+    curves = [curve(20, False), curve(56, False), curve(20, True), curve(56, True)]
+    fig = error_curves_figure(curves)
+    assert [a.text for a in fig.layout.annotations][:2] == ["Plain networks", "ResNets"]
+    assert len(fig.data) == 8
+    train = [t for t in fig.data if t.line.dash == "dash"]
+    test = [t for t in fig.data if t.line.dash != "dash"]
+    assert len(train) == len(test) == 4
+    assert all(t.line.width < u.line.width for t, u in zip(train, test, strict=True))
+    assert {t.xaxis for t in fig.data if "plain" in t.legendgroup} == {"x"}
+    assert {t.xaxis for t in fig.data if "ResNet" in t.legendgroup} == {"x2"}
+    assert np.allclose(test[0].y, 30.0) and np.allclose(train[0].y, 20.0)  # percent
+    assert "running mean of 20 batches" in fig.layout.title.subtitle.text
+    plain56 = next(t for t in test if t.name == "plain-56")
+    assert plain56.line.color == PLAIN  # the deepest net gets the full colour, shallower ones lighter
+    assert next(t for t in test if t.name == "plain-20").line.color != PLAIN
+
+
+def test_depth_colours_lighten_towards_shallow_nets() -> None:
+    assert depth_color(True, 110, [20, 56, 110]) == RESIDUAL
+    light = depth_color(True, 20, [20, 56, 110])
+    assert sum(int(light[i : i + 2], 16) for i in (1, 3, 5)) > sum(int(RESIDUAL[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def test_running_mean_matches_a_naive_one() -> None:
+    v = np.random.default_rng(0).random(57)
+    naive = [v[max(0, i - 4) : i + 1].mean() for i in range(57)]
+    np.testing.assert_allclose(running_mean(v, 5), naive)
+    np.testing.assert_array_equal(running_mean(v, 1), v)
+
+
+def test_error_vs_depth_means_and_spread_over_seeds() -> None:
+    results = [DepthResult(20, False, 0.01, 0.05), DepthResult(56, False, 0.20, 0.25),
+               DepthResult(56, False, 0.30, 0.35), DepthResult(20, True, 0.0, 0.04), DepthResult(56, True, 0.0, None)]
+    fig = error_vs_depth_figure(results)
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"plain train", "plain test", "ResNet train", "ResNet test"}
+    assert list(by_name["plain train"].x) == [20, 56] and by_name["plain train"].y == pytest.approx((1.0, 25.0))
+    assert by_name["plain train"].error_y.visible and by_name["plain train"].error_y.array[1] == pytest.approx(5.0)
+    assert list(by_name["ResNet test"].x) == [20]  # a missing test error is not plotted as zero
+    assert by_name["plain train"].line.dash == "dash" and by_name["plain test"].line.width == 4
+
+
+def test_response_figure_layer_order_and_sorted() -> None:
+    std = np.array([0.5, 2.0, 1.0])
+    fig = response_std_figure([ResponseCurve(20, False, std), ResponseCurve(20, True, std / 2)])
+    assert len(fig.data) == 4
+    top = [t for t in fig.data if t.yaxis == "y"]
+    bottom = [t for t in fig.data if t.yaxis == "y2"]
+    np.testing.assert_allclose(top[0].y, std)
+    np.testing.assert_allclose(bottom[0].y, [2.0, 1.0, 0.5])
+    assert [t.showlegend for t in top] == [True, True] and not any(t.showlegend for t in bottom)
+
+
+def test_degradation_sentences_follow_the_numbers() -> None:
+    degraded = [DepthResult(20, False, 0.005, 0.1), DepthResult(56, False, 0.24, 0.3),
+                DepthResult(20, True, 0.0, 0.1), DepthResult(56, True, 0.007, 0.1)]
+    text = " ".join(degradation_text(degraded))
+    assert "plain-56 ends at 24.0% training error, plain-20 at 0.5%" in text and "degradation, as in Fig. 1" in text
+    assert "ResNet-56's" not in text and "The deeper ResNet is no worse" in text
+    assert "clearly below the plain net's" in text
+    flat = [DepthResult(20, False, 0.10, 0.1), DepthResult(56, False, 0.11, 0.1)]
+    assert "no clear degradation" in degradation_text(flat)[0]
+    assert degradation_text([DepthResult(20, False, 0.1, 0.1)]) == []
+
+
+def test_gradient_sentence_never_claims_vanishing_when_it_did_not() -> None:
+    healthy = gradient_text("plain-56", 2000.0)
+    assert "does not vanish" in healthy and "unlikely to be caused by vanishing gradients" in healthy
+    assert "2e+03×" in healthy
+    assert "vanishes" in gradient_text("plain-50", 1e-11)
+    assert "shrinks" in gradient_text("plain-50", 0.01)
+    assert "No gradient record" in gradient_text("plain-50", float("nan"))
+
+
+def test_response_sentences() -> None:
+    curves = [ResponseCurve(20, False, np.array([1.0, 1.2])), ResponseCurve(20, True, np.array([0.5, 0.6])),
+              ResponseCurve(56, True, np.array([0.3, 0.4]))]
+    text = responses_text(curves)
+    assert text[0].startswith("Depth 20: the ResNet's responses (mean std 0.55) are smaller than the plain net's")
+    assert "Deeper ResNets have smaller responses still (ResNet-20 0.55, ResNet-56 0.35)" in text[1]
+    flipped = [ResponseCurve(20, False, np.array([0.5])), ResponseCurve(20, True, np.array([1.0]))]
+    assert "larger than" in responses_text(flipped)[0] and "unlike Fig. 7" in responses_text(flipped)[0]
+
+
+def run_curves(label: str, color: str, n: int = 100) -> RunCurves:
+    steps = np.arange(1, n + 1, dtype=float)
+    return RunCurves(label, color, steps, np.linspace(2, 0.1, n), np.linspace(0.9, 0.0, n),
+                     np.arange(10, n + 1, 10), np.linspace(0.8, 0.1, n // 10))
+
+
+def test_run_curves_replay_cut_and_compare() -> None:
+    fig = run_curves_figure([run_curves("#1 res-20", RESIDUAL), run_curves("#2 plain-20", PLAIN)],
+                            events=[(30, 2, False), (80, None, True)], upto=50)
+    loss = [t for t in fig.data if t.name.endswith("loss")]
+    assert len(loss) == 2 and max(loss[0].x) == 50  # replay: nothing after the cursor
+    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.range == (0, 100)  # the axis keeps its length
+    marks = [s for s in fig.layout.shapes if s.x0 == 30]
+    assert marks and not [s for s in fig.layout.shapes if s.x0 == 80]  # a future event is not shown yet
+    assert [a.text for a in fig.layout.annotations if a.text and "shortcut" in a.text] == ["shortcut 2 off"]
+
+
+def test_heatmaps_share_one_log_colour_scale() -> None:
+    steps = np.arange(1, 11)
+    a = HeatGrid("#1", steps, ["b0", "b1"], np.full((10, 2), 1e-3))
+    b = HeatGrid("#2", steps, ["b0", "b1", "b2"], np.full((10, 3), 1e2))
+    fig = heatmaps_figure([a, b], quantity="grad norm", upto=5)
+    assert len(fig.data) == 2 and {t.coloraxis for t in fig.data} == {"coloraxis"}
+    assert fig.layout.coloraxis.cmin == pytest.approx(-3) and fig.layout.coloraxis.cmax == pytest.approx(2)
+    assert np.asarray(fig.data[0].z).shape == (2, 5)  # blocks x steps up to the cursor
+    assert np.allclose(fig.data[1].z, 2.0)
+    assert "1e-3" in fig.layout.coloraxis.colorbar.ticktext
+    assert fig.layout.yaxis.autorange == "reversed"
+    zeros = heatmaps_figure([HeatGrid("#3", steps, ["b0"], np.zeros((10, 1)))], quantity="q")
+    assert np.isnan(np.asarray(zeros.data[0].z, dtype=float)).all()  # log of zero is a gap, not a colour
+
+
+def test_block_profile_and_colours() -> None:
+    fig = block_profile_figure([Profile("#1", RESIDUAL, ["a", "b"], np.array([1.0, 10.0]))],
+                               quantity="grad norm", step=7)
+    assert fig.layout.yaxis.type == "log" and "at iteration 7" in fig.layout.title.text
+    assert list(fig.data[0].x) == ["a", "b"]
+    assert run_colors([True, False]) == [RESIDUAL, PLAIN]
+    two = run_colors([True, True])
+    assert two[0] == RESIDUAL and two[1] != RESIDUAL
+
+
+def test_report_is_standalone_html() -> None:
+    figs = [run_curves_figure([run_curves("#1 res-20", RESIDUAL)]),
+            block_profile_figure([Profile("#1", RESIDUAL, ["a"], np.array([1.0]))], quantity="q")]
+    page = report_html("Run #1: res-20 <test>", figs, [("model", "CNN depth 20")])
+    assert page.startswith("<!DOCTYPE html>") and "Run #1: res-20 &lt;test&gt;" in page
+    # plotly.js is embedded (megabytes), no script is fetched: it opens offline.
+    assert not re.findall(r"<script[^>]*\bsrc=", page) and len(page) > 1_000_000
+    assert page.count('class="plotly-graph-div"') == 2
+    assert "<td>CNN depth 20</td>" in page

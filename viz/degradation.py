@@ -1,0 +1,263 @@
+"""Figures of the degradation page: Fig. 1/6 (error against iterations and depth) and Fig. 7 (responses)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from viz.theme import styled, twin_color
+
+PANEL_TITLES = {False: "Plain networks", True: "ResNets"}
+
+
+@dataclass(frozen=True)
+class ErrorCurve:
+    """One net's training error (per batch) and test error against iterations."""
+
+    depth: int
+    residual: bool
+    steps: np.ndarray  # (S,) iterations
+    train_error: np.ndarray  # (S,) fraction of the batch misclassified
+    test_steps: np.ndarray  # (T,)
+    test_error: np.ndarray  # (T,) fraction of the test set misclassified
+
+    @property
+    def label(self) -> str:
+        """"plain-56" or "ResNet-56", the paper's names."""
+        return f"{'ResNet' if self.residual else 'plain'}-{self.depth}"
+
+
+@dataclass(frozen=True)
+class DepthResult:
+    """Final errors of one trained net (one seed)."""
+
+    depth: int
+    residual: bool
+    train_error: float  # mean over the last 10% of steps
+    test_error: float | None
+
+
+@dataclass(frozen=True)
+class ResponseCurve:
+    """Std of each layer's response of one net, input to output (Fig. 7)."""
+
+    depth: int
+    residual: bool
+    std: np.ndarray  # (L,)
+
+    @property
+    def label(self) -> str:
+        """The paper's name of the net."""
+        return f"{'ResNet' if self.residual else 'plain'}-{self.depth}"
+
+
+def _mix(hex_color: str, amount: float) -> str:
+    """`hex_color` blended towards white by `amount` (0: unchanged, 1: white)."""
+    rgb = [int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]
+    r, g, b = (round(c + (255 - c) * amount) for c in rgb)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def depth_color(residual: bool, depth: int, depths: Sequence[int]) -> str:
+    """The twin colour, lighter for shallower nets: the deepest net gets the full colour."""
+    ranks = sorted(set(depths))
+    if depth not in ranks or len(ranks) == 1:
+        return twin_color(residual)
+    return _mix(twin_color(residual), 0.6 * (len(ranks) - 1 - ranks.index(depth)) / (len(ranks) - 1))
+
+
+def running_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over `window` points (fewer at the start), same length as `values`."""
+    v = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(v) == 0:
+        return v
+    csum = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(0, idx - window)
+    return (csum[idx] - csum[lo]) / (idx - lo)
+
+
+def smoothing_window(n_points: int) -> int:
+    """Points per running mean of a batch-error curve: 5% of the curve (a batch's error is noisy)."""
+    return max(1, n_points // 20)
+
+
+def error_curves_figure(curves: Sequence[ErrorCurve], *, height: int = 520) -> go.Figure:
+    """Fig. 1/6: training error (dashed, running mean) and test error (bold) against iterations.
+
+    Plain nets in the left panel, ResNets in the right, one colour shade per depth, one y scale.
+    """
+    depths = [c.depth for c in curves]
+    panels = [r for r in (False, True) if any(c.residual == r for c in curves)] or [False, True]
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[PANEL_TITLES[r] for r in panels])
+    window = 1
+    for c in sorted(curves, key=lambda c: (c.residual, c.depth)):
+        col = panels.index(c.residual) + 1
+        color = depth_color(c.residual, c.depth, depths)
+        window = max(window, smoothing_window(len(c.steps)))
+        fig.add_trace(go.Scatter(
+            x=c.steps, y=100 * running_mean(c.train_error, smoothing_window(len(c.steps))), mode="lines",
+            name=f"{c.label} train", legendgroup=c.label, showlegend=False,
+            line=dict(color=color, width=2, dash="dash"),
+            hovertemplate=f"{c.label}<br>iteration %{{x:.0f}}<br>training error %{{y:.1f}}%<extra></extra>",
+        ), row=1, col=col)
+        fig.add_trace(go.Scatter(
+            x=c.test_steps, y=100 * np.asarray(c.test_error, dtype=np.float64), mode="lines", name=c.label,
+            legendgroup=c.label, line=dict(color=color, width=4),
+            hovertemplate=f"{c.label}<br>iteration %{{x:.0f}}<br>test error %{{y:.1f}}%<extra></extra>",
+        ), row=1, col=col)
+    fig.update_xaxes(title_text="iterations")
+    fig.update_yaxes(title_text="error (%)", rangemode="tozero", row=1, col=1)
+    fig.update_layout(legend=dict(orientation="h", y=-0.18, yanchor="top", x=0.5, xanchor="center"),
+                      title_subtitle_text=f"dashed: training error (running mean of {window} batches) · "
+                                          "bold: test error")
+    return styled(fig, title="Error during training (He et al. 2015, Fig. 1 and 6)", height=height)
+
+
+def error_vs_depth_figure(results: Sequence[DepthResult], *, height: int = 460) -> go.Figure:
+    """Final training (dashed) and test (bold) error against depth; over several seeds, mean and spread."""
+    fig = go.Figure()
+    depths = sorted({r.depth for r in results})
+    for residual in (False, True):
+        mine = [r for r in results if r.residual == residual]
+        if not mine:
+            continue
+        name = "ResNet" if residual else "plain"
+        for kind, dash, width in (("train", "dash", 2), ("test", "solid", 4)):
+            xs, means, spreads = [], [], []
+            for d in depths:
+                vals = [r.train_error if kind == "train" else r.test_error for r in mine if r.depth == d]
+                vals = [100 * v for v in vals if v is not None and np.isfinite(v)]
+                if vals:
+                    xs.append(d)
+                    means.append(float(np.mean(vals)))
+                    spreads.append(float(np.std(vals)))
+            if not xs:
+                continue
+            several = any(sum(r.depth == d for r in mine) > 1 for d in xs)
+            fig.add_trace(go.Scatter(
+                x=xs, y=means, mode="lines+markers", name=f"{name} {kind}",
+                line=dict(color=twin_color(residual), width=width, dash=dash), marker=dict(size=10),
+                error_y=dict(type="data", array=spreads, visible=several, thickness=1.5),
+                hovertemplate=f"{name}-%{{x}}<br>{kind} error %{{y:.2f}}%<extra></extra>",
+            ))
+    fig.update_xaxes(title_text="depth (layers)", tickvals=depths, type="linear")
+    fig.update_yaxes(title_text="final error (%)", rangemode="tozero")
+    fig.update_layout(title_subtitle_text="training error: mean of the last 10% of iterations · "
+                                          "test error: last evaluation")
+    return styled(fig, title="Final error against depth", height=height)
+
+
+def response_std_figure(curves: Sequence[ResponseCurve], *, height: int = 640) -> go.Figure:
+    """Fig. 7: std of each layer's response, in layer order (top) and sorted by magnitude (bottom)."""
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.14,
+                        subplot_titles=["in layer order", "sorted by magnitude"])
+    depths = [c.depth for c in curves]
+    for c in sorted(curves, key=lambda c: (c.residual, c.depth)):
+        color = depth_color(c.residual, c.depth, depths)
+        std = np.asarray(c.std, dtype=np.float64)
+        layer = np.arange(1, len(std) + 1)
+        for row, y in ((1, std), (2, np.sort(std)[::-1])):
+            fig.add_trace(go.Scatter(
+                x=layer, y=y, mode="lines", name=c.label, legendgroup=c.label, showlegend=row == 1,
+                line=dict(color=color, width=3, dash="solid" if c.residual else "dash"),
+                hovertemplate=f"{c.label}<br>layer %{{x}}<br>std %{{y:.3f}}<extra></extra>",
+            ), row=row, col=1)
+    fig.update_xaxes(title_text="layer index (input → output)", row=1, col=1)
+    fig.update_xaxes(title_text="layer index (sorted by magnitude)", row=2, col=1)
+    fig.update_yaxes(title_text="std", rangemode="tozero")
+    fig.update_layout(title_subtitle_text="response of each 3x3 layer after BN, before the addition and ReLU")
+    return styled(fig, title="Layer responses (He et al. 2015, Fig. 7)", height=height)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _by_depth(results: Sequence[DepthResult], residual: bool) -> dict[int, float]:
+    """Mean final training error per depth (over seeds) of the plain or residual nets."""
+    out: dict[int, list[float]] = {}
+    for r in results:
+        if r.residual == residual and np.isfinite(r.train_error):
+            out.setdefault(r.depth, []).append(r.train_error)
+    return {d: float(np.mean(v)) for d, v in sorted(out.items())}
+
+
+def _compare(deep: float, shallow: float, margin: float) -> int:
+    """+1 if `deep` is clearly above `shallow` (by `margin` and by half again), -1 if clearly below, else 0."""
+    if deep > shallow + margin and deep > 1.5 * shallow:
+        return 1
+    if shallow > deep + margin and shallow > 1.5 * deep:
+        return -1
+    return 0
+
+
+def degradation_text(results: Sequence[DepthResult], *, margin: float = 0.03) -> list[str]:
+    """Sentences that say what the final training errors show (degradation or not), with the numbers.
+
+    A difference counts only when it is clear: `margin` in absolute error and a factor of 1.5.
+    """
+    lines = []
+    plain, res = _by_depth(results, False), _by_depth(results, True)
+    for residual, errs in ((False, plain), (True, res)):
+        if len(errs) < 2:
+            continue
+        name = "ResNet" if residual else "plain"
+        (d0, e0), (d1, e1) = next(iter(errs.items())), list(errs.items())[-1]
+        nums = f"{name}-{d1} ends at {_pct(e1)} training error, {name}-{d0} at {_pct(e0)}."
+        verdict = {
+            (False, 1): "The deeper plain net fits its training data worse: degradation, as in Fig. 1.",
+            (False, -1): "The deeper plain net is better here: no degradation in this run.",
+            (False, 0): "Too close to call: no clear degradation in this run.",
+            (True, 1): "The deeper ResNet is worse here, unlike the paper's.",
+            (True, -1): "The deeper ResNet is better, as the paper's are.",
+            (True, 0): "The deeper ResNet is no worse: depth does not hurt it.",
+        }[(residual, _compare(e1, e0, margin))]
+        lines.append(f"{nums} {verdict}")
+    common = sorted(set(plain) & set(res))
+    if common:
+        d = common[-1]
+        rel = {1: "clearly above", -1: "clearly below", 0: "close to"}[_compare(res[d], plain[d], margin)]
+        lines.append(f"At depth {d} the ResNet's training error ({_pct(res[d])}) is {rel} the plain net's "
+                     f"({_pct(plain[d])}).")
+    return lines
+
+
+def gradient_text(label: str, first_over_last: float) -> str:
+    """What the backward signal of a plain net did, measured: dL/dx at its first block over its last."""
+    if not np.isfinite(first_over_last) or first_over_last <= 0:
+        return f"No gradient record of {label} to judge its backward signal."
+    measured = (f"In {label}, dL/dx at the first block is {first_over_last:.3g}× its size at the last block "
+                "(median over training)")
+    if first_over_last >= 0.1:
+        return (measured + ": the backward signal does not vanish. He et al. say the same of their BN-plain "
+                "nets: the optimisation difficulty is unlikely to be caused by vanishing gradients; they "
+                "conjecture deep plain nets converge exponentially slowly.")
+    if first_over_last >= 1e-3:
+        return measured + ": the backward signal shrinks towards the input, but by less than three decades."
+    return measured + ": the backward signal vanishes towards the input in this net."
+
+
+def responses_text(curves: Sequence[ResponseCurve], *, margin: float = 0.05) -> list[str]:
+    """Sentences comparing mean response std: ResNet vs plain at each depth, and deeper ResNets."""
+    mean = {(c.residual, c.depth): float(np.mean(c.std)) for c in curves if len(c.std)}
+    lines = []
+    for d in sorted({d for _, d in mean}):
+        if (False, d) in mean and (True, d) in mean:
+            p, r = mean[(False, d)], mean[(True, d)]
+            rel = "smaller than" if r < p * (1 - margin) else ("larger than" if r > p * (1 + margin) else "close to")
+            tail = ", as in Fig. 7" if rel == "smaller than" else ", unlike Fig. 7"
+            lines.append(f"Depth {d}: the ResNet's responses (mean std {r:.2f}) are {rel} the plain net's "
+                         f"({p:.2f}){tail}.")
+    res = sorted((d, v) for (residual, d), v in mean.items() if residual)
+    if len(res) >= 2:
+        shrinking = all(b < a for (_, a), (_, b) in zip(res, res[1:], strict=False))
+        series = ", ".join(f"ResNet-{d} {v:.2f}" for d, v in res)
+        verdict = "have smaller responses still" if shrinking else "do not have smaller responses here"
+        lines.append(f"Deeper ResNets {verdict} ({series}).")
+    return lines
