@@ -106,7 +106,7 @@ def test_singular_value_figure_floors_zeros_on_a_log_axis() -> None:
     assert [t.line.color for t in fig.data] == [PLAIN, RESIDUAL]
     assert list(fig.data[0].y) == [2.0, 1.0, SINGULAR_FLOOR]
     assert list(fig.data[0].customdata) == [2.0, 1.0, 0.0]  # hover shows the true value
-    assert fig.layout.shapes[0].y0 == 1.0
+    assert [shape.y0 for shape in fig.layout.shapes] == [1.0, SINGULAR_FLOOR]
     assert fig.layout.title.text == "basic"
 
 

@@ -146,6 +146,7 @@ def layer_cost_figure(graphs: Sequence[Mapping], *, map_size: int) -> go.Figure:
                                font=dict(size=FONT_SIZE), row=1, col=col)
         top = max(g[key] for g in graphs)
         fig.update_xaxes(range=[0, top * 1.25], row=1, col=col)
+    fig.update_xaxes(exponentformat="SI")
     fig.update_yaxes(autorange="reversed")
     fig.update_yaxes(showticklabels=False, row=1, col=2)
     fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.18, x=0.0), margin=dict(l=260))
@@ -164,10 +165,13 @@ def singular_value_figure(singular_plain: np.ndarray, singular_residual: np.ndar
                         hovertemplate="σ%{x} = %{customdata:.3g}<extra>" + name + "</extra>")
     fig.add_hline(y=1.0, line=dict(color="#444444", dash="dash", width=1.5),
                   annotation_text="σ = 1: a direction passed on unchanged in size", annotation_position="top right")
-    fig.update_yaxes(type="log", title_text=f"singular value (below {SINGULAR_FLOOR:g} drawn at the floor)",
-                     exponentformat="power")
+    fig.add_hline(y=SINGULAR_FLOOR, line=dict(color="#999999", dash="dot", width=1))
+    # Annotations on a log axis take the exponent, not the value.
+    fig.add_annotation(x=0.5, xref="paper", y=np.log10(SINGULAR_FLOOR), yanchor="bottom", showarrow=False,
+                       text=f"numerically zero (below {SINGULAR_FLOOR:g}), drawn at the floor")
+    fig.update_yaxes(type="log", title_text="singular value", exponentformat="power")
     fig.update_xaxes(title_text="index, largest first")
-    fig.update_layout(legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0.0))
+    fig.update_layout(legend=dict(x=0.02, y=0.45, yanchor="middle", bordercolor="#cccccc", borderwidth=1))
     return styled(fig, title=title, height=460)
 
 
