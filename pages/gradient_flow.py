@@ -134,13 +134,16 @@ def fresh_worker(s: Setup) -> TwinWorker:
 
 worker: TwinWorker | None = st.session_state.get("gf_worker")
 snap = worker.snapshot(max_points=HEATMAP_POINTS) if worker is not None else None
-stale = worker is None or not worker.alive or (worker.config, worker.total_steps) != (setup.config, setup.steps)
+stale = worker is None or (worker.config, worker.total_steps) != (setup.config, setup.steps)
 if stale and (snap is None or snap.state not in LIVE_STATES):
     worker = fresh_worker(setup)
     stale = False
 names = worker.config.model.block_names()
+ended = not worker.alive  # failed, or stopped after nobody watched: its records stay on screen
 if stale:
     st.info("Training goes on with the previous settings; press Reset to apply the new ones.")
+elif ended:
+    st.info("This run has ended; its records stay below. Press Reset to start a fresh one.")
 
 
 def on_train() -> None:
@@ -191,9 +194,9 @@ if st.session_state.get("gf_on_worker") is not worker:  # a new worker starts wi
     st.session_state["gf_on_worker"] = worker
 
 controls = st.columns([1, 1, 1, 1, 2, 4], vertical_alignment="center")
-controls[0].button("Train", type="primary", on_click=on_train, width="stretch", disabled=stale)
+controls[0].button("Train", type="primary", on_click=on_train, width="stretch", disabled=stale or ended)
 controls[1].button("Pause", on_click=on_pause, width="stretch")
-controls[2].button("Step", on_click=on_step, width="stretch", disabled=stale)
+controls[2].button("Step", on_click=on_step, width="stretch", disabled=stale or ended)
 controls[3].button("Reset", on_click=on_reset, width="stretch")
 
 with st.container(border=True):
@@ -272,7 +275,7 @@ def live_views() -> None:
     w.heartbeat()
     s = w.snapshot(max_points=HEATMAP_POINTS)
     draw(s)
-    busy = s.state in LIVE_STATES or w.pending
+    busy = w.alive and (s.state in LIVE_STATES or w.pending)
     if st.session_state.get("gf_live") and not busy:
         st.session_state["gf_live"] = False
         st.rerun(scope="app")

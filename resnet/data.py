@@ -20,6 +20,7 @@ from resnet.checks import choice, flag, int_in
 OFFLINE = ("spirals", "digits", "mnist1d")
 ONLINE = ("mnist", "fashion_mnist", "cifar10")
 DATASETS = OFFLINE + ONLINE
+IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")  # the ones a CNN can take
 _SPLIT_SEED = 1234  # fixed: the train/test split and generated data never depend on the run's seed
 
 

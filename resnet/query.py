@@ -56,7 +56,7 @@ def setup_from_query(params: dict[str, str], *, seed: int | None = None) -> Setu
         slug = DEFAULT_PRESET
     base = get_preset(DEFAULT_PRESET if slug == CUSTOM else slug)
     config = base.config if seed is None else base.config.replace(seed=seed)
-    changes: dict = {}
+    parsed: dict = {}
     for key, text in params.items():
         if key in ("preset", "steps"):
             continue
@@ -64,17 +64,11 @@ def setup_from_query(params: dict[str, str], *, seed: int | None = None) -> Setu
             warnings.append(f"ignored unknown setting {key!r} in the link")
             continue
         try:
-            value = _parse(KNOBS[key][2], text)
-            config.replace(**{KNOBS[key][1]: value})  # validates this knob alone
-        except (ValueError, TypeError) as err:
+            parsed[key] = _parse(KNOBS[key][2], text)
+        except ValueError as err:
             warnings.append(f"ignored {key}={text!r}: {err}")
-            continue
-        changes[KNOBS[key][1]] = value
-    try:
-        config = config.replace(**changes)
-    except ValueError as err:
-        warnings.append(f"the link's settings do not fit together ({err}); using the {base.slug!r} preset")
-        changes = {}
+    config, refused = _apply(config, parsed)
+    warnings += [f"ignored {key}={params[key]!r}: {err}" for key, err in refused.items()]
     steps = base.steps
     if "steps" in params:
         try:
@@ -87,6 +81,33 @@ def setup_from_query(params: dict[str, str], *, seed: int | None = None) -> Setu
     if slug != CUSTOM and (config != base.config.replace(seed=config.seed) or steps != base.steps):
         slug = CUSTOM
     return Setup(slug, config, steps, warnings)
+
+
+def _apply(config: TrainConfig, values: dict) -> tuple[TrainConfig, dict[str, str]]:
+    """Apply query values together; if they do not fit, apply as many as fit, in repeated passes.
+
+    Knobs depend on each other (a CNN needs image data, a depth must suit the block), so a value
+    refused in one pass may fit once another has been applied.
+    """
+    try:
+        return config.replace(**{KNOBS[k][1]: v for k, v in values.items()}), {}
+    except (ValueError, TypeError):
+        pass
+    # Choices that decide what the others may be go first: the data, then the family and block.
+    first = ("dataset", "family", "block")
+    pending = dict(sorted(values.items(), key=lambda kv: first.index(kv[0]) if kv[0] in first else len(first)))
+    refused: dict[str, str] = {}
+    while pending:
+        refused = {}
+        for key, value in pending.items():
+            try:
+                config = config.replace(**{KNOBS[key][1]: value})
+            except (ValueError, TypeError) as err:
+                refused[key] = str(err)
+        if len(refused) == len(pending):
+            break
+        pending = {k: pending[k] for k in refused}
+    return config, refused
 
 
 def setup_to_query(setup: Setup) -> dict[str, str]:

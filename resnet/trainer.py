@@ -15,7 +15,7 @@ import torch._dynamo  # noqa: F401  (the first optimiser imports it: ~2 s paid h
 import torch.nn.functional as F
 
 from resnet.checks import choice, flag, float_in, int_in
-from resnet.data import DATASETS, Batches, Dataset, load_dataset
+from resnet.data import DATASETS, IMAGE_DATASETS, Batches, Dataset, load_dataset
 from resnet.devices import resolve_device
 from resnet.layers import ACTS, NORMS
 from resnet.nets import (
@@ -117,6 +117,9 @@ class TrainConfig:
         if not isinstance(self.model, ModelSpec):
             raise ValueError("model must be a ModelSpec")
         choice("dataset", self.dataset, DATASETS)
+        if self.model.family == "cnn" and self.dataset not in IMAGE_DATASETS:
+            raise ValueError(f"a CNN needs an image data set; {self.dataset!r} is not one "
+                             f"(choose {', '.join(IMAGE_DATASETS)}, or the MLP)")
         choice("optimizer", self.optimizer, OPTIMIZERS)
         choice("schedule", self.schedule, SCHEDULES)
         float_in("lr", self.lr, 0.0, 1e4)

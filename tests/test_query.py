@@ -52,7 +52,15 @@ def test_bad_values_fall_back_with_one_warning_each() -> None:
     assert setup.preset == "vanishing" and setup.config == PRESETS["vanishing"].config
 
 
-def test_settings_that_do_not_fit_together_fall_back_to_the_preset() -> None:
-    setup = setup_from_query({"preset": "vanishing", "family": "cnn", "depth": "21"})  # each fits alone
-    assert setup.config == PRESETS["vanishing"].config
-    assert any("do not fit together" in w and "6n+2" in w and "try 20 or 26" in w for w in setup.warnings)
+def test_knobs_that_depend_on_each_other_are_applied_together() -> None:
+    setup = setup_from_query({"preset": "custom", "family": "cnn", "dataset": "digits", "block": "bottleneck",
+                              "depth": "29"})
+    assert (setup.config.model.family, setup.config.model.block, setup.config.model.depth) == ("cnn", "bottleneck", 29)
+    assert not setup.warnings
+
+
+def test_values_that_cannot_fit_are_refused_and_the_rest_kept() -> None:
+    setup = setup_from_query({"preset": "vanishing", "family": "cnn", "dataset": "digits", "depth": "21"})
+    assert setup.config.model.family == "cnn" and setup.config.dataset == "digits"
+    assert setup.config.model.depth == 50  # 50 = 6n+2 with n = 8, kept from the preset
+    assert setup.warnings == ["ignored depth='21': depth 21 is not 6n+2 for basic blocks; try 20 or 26"]

@@ -161,3 +161,19 @@ def test_snapshot_downsamples_long_series_keeping_the_last_step(make_worker) -> 
 def test_bad_steps_are_refused() -> None:
     with pytest.raises(ValueError, match="steps must be between 1 and"):
         TwinWorker(TINY, steps=0)
+
+
+def test_out_of_memory_becomes_a_message_not_a_dead_app(make_worker, monkeypatch) -> None:
+    import torch
+
+    from resnet.trainer import Trainer
+
+    def no_memory(self) -> bool:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "step", no_memory)
+    w = make_worker(steps=10)
+    w.train()
+    snap = wait_for(w, lambda s: s.state == "failed")
+    assert "out of memory" in snap.message and "Reset" in snap.message
+    assert SLOTS.busy() == 0
