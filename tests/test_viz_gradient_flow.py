@@ -68,3 +68,9 @@ def test_training_curves_draw_loss_and_both_errors() -> None:
                      "Residual loss", "Residual training error", "Residual test error"]
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.tickformat == ".0%"
     assert len([s for s in fig.layout.shapes if s.type == "line"]) == 2
+
+
+def test_log_profile_labels_decades_on_wide_ranges_only() -> None:
+    wide = block_profile({"plain": [1e-12, 1e-6, 1e-2]}, NAMES, title="t", y_title="g")
+    narrow = block_profile({"plain": [0.5, 1.0, 2.0]}, NAMES, title="t", y_title="g")
+    assert wide.layout.yaxis.dtick == 1 and narrow.layout.yaxis.dtick == "D2"

@@ -114,6 +114,10 @@ def block_profile(values: Mapping[str, np.ndarray], names: Sequence[str], *, tit
     fig.update_xaxes(title_text="block (input → output)", type="category", tickangle=-45, automargin=True,
                      title_standoff=12)
     fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear", exponentformat="power")
+    if log_y:
+        span = log_range([np.asarray(v, dtype=np.float64) for v in values.values()])
+        # Label every decade on wide ranges, 1-2-5 steps on narrow ones: never a wall of minor labels.
+        fig.update_yaxes(dtick=1 if span and span[1] - span[0] > 2 else "D2")
     fig.update_layout(legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
     return styled(fig, title=title, height=height)
 
