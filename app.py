@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import ensure_defaults, sidebar_settings
+from pages.common import ensure_defaults, mark_routed, sidebar_settings
 
 st.set_page_config(page_title="Gradient Flow Lab", page_icon="🌊", layout="wide")
 ensure_defaults()
@@ -22,4 +22,5 @@ navigation = st.navigation({
     ],
 })
 sidebar_settings()
+mark_routed()
 navigation.run()

@@ -1,10 +1,14 @@
-"""Helpers shared by the pages: the sidebar's device and seed, and URL query parameters."""
+"""Helpers shared by the pages: the router guard and the sidebar's device and seed."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
 from resnet.devices import available_devices
+
+ROUTED = "_routed"  # set by app.py on every run, taken by the page it routes to
 
 
 def sidebar_settings() -> tuple[str, int]:
@@ -23,3 +27,23 @@ def ensure_defaults() -> None:
     if "seed" not in st.session_state:
         text = st.query_params.get("seed", "0")
         st.session_state["seed"] = int(text) if text.isdigit() and int(text) < 2**31 else 0
+
+
+def mark_routed() -> None:
+    """Called by app.py just before it runs the chosen page."""
+    st.session_state[ROUTED] = True
+
+
+def require_router(page_file: str) -> None:
+    """Make sure this page runs inside app.py's router; if not, hand over to it and rerun.
+
+    On a fresh server, until app.py has run once, Streamlit treats a folder named pages/ as its
+    older multipage layout and runs a page opened by its own address on its own: no router, no
+    sidebar settings. Calling st.navigation switches that layout off for the process, so the
+    rerun goes through app.py, which then routes the same address to this page (pages are
+    matched by their URL path, which both layouts take from the file name).
+    """
+    if st.session_state.pop(ROUTED, False):
+        return
+    st.navigation([st.Page(page_file, url_path=Path(page_file).stem)], position="hidden")
+    st.rerun()

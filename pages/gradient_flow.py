@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from pages.common import require_router
 from resnet.data import DATASETS
 from resnet.layers import ACTS, NORMS
 from resnet.nets import BLOCKS
@@ -16,6 +17,7 @@ from resnet.worker import TwinSnapshot, TwinWorker
 from viz.gradient_flow import Curves, Grid, block_profile, training_curves, twin_heatmaps
 from viz.narrative import describe_twins
 
+require_router(__file__)
 LIVE_STATES = ("starting", "training")
 HEATMAP_POINTS = 600  # columns per heatmap: smooth at 2 Hz however long the run
 REDRAW_SECONDS = 0.5
