@@ -26,7 +26,13 @@ def tiny_mlp() -> ResidualNet:
     return mlp_stack(5, width=6, in_features=3, num_classes=4, norm="batch")
 
 
-NETS = {"cnn": (tiny_cnn, (1, 8, 8)), "mlp": (tiny_mlp, (3,))}
+def tiny_sigmoid_mlp() -> ResidualNet:
+    """A plain sigmoid stack: outputs sit near 0.5 with a small spread, the hardest case for mean and std."""
+    torch.manual_seed(0)
+    return mlp_stack(6, residual=False, width=6, in_features=3, num_classes=4, act="sigmoid")
+
+
+NETS = {"cnn": (tiny_cnn, (1, 8, 8)), "mlp": (tiny_mlp, (3,)), "sigmoid-mlp": (tiny_sigmoid_mlp, (3,))}
 
 
 def _batches(sample_shape: tuple[int, ...], steps: int, batch: int = 6) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -89,6 +95,21 @@ def test_probe_values_equal_autograd(kind: str) -> None:
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7, err_msg=stat)
     assert (h.grad_norm > 0).all() and (h.input_grad_norm > 0).all()
+
+
+def test_an_extra_gradient_pass_does_not_count_twice() -> None:
+    """Input-gradient norms come from the latest backward pass (an analysis may call autograd.grad first)."""
+    net = tiny_mlp()
+    x, y = _batches((3,), 1)[0]
+    with Probe(net) as probe:
+        loss = F.cross_entropy(net(x), y)
+        torch.autograd.grad(loss, list(net.parameters()), retain_graph=True)
+        loss.backward()
+        probe.step()
+    reference = copy.deepcopy(net)
+    reference.taps = None
+    expected = _reference_row(reference, x, y)["input_grad_norm"]
+    np.testing.assert_allclose(probe.history().input_grad_norm[0], expected, rtol=2e-5)
 
 
 def test_probe_counts_projection_weights_in_their_block() -> None:
