@@ -26,7 +26,7 @@ FIG1_DEPTHS = (20, 56)  # the two plain nets of Fig. 1
 RESPONSE_SAMPLES = 500  # test images the Fig. 7 responses are measured on
 MAX_SEEDS = 20
 MAX_JOBS = 2  # sweeps training at once in one app server (each takes the CPU it can get)
-STALE_AFTER_S = 120.0  # a page that has not polled for this long is gone: its sweep stops
+STALE_AFTER_S = 300.0  # a page that has not polled for this long is gone (or left): its sweep stops
 # torchvision data sets a CNN sweep can use once a local copy sits under the data root.
 LOCAL_COPIES = {"mnist": "MNIST/raw", "fashion_mnist": "FashionMNIST/raw", "cifar10": "cifar-10-batches-py"}
 _slots = threading.BoundedSemaphore(MAX_JOBS)

@@ -107,8 +107,8 @@ def error_curves_figure(curves: Sequence[ErrorCurve], *, height: int = 520) -> g
             hovertemplate=f"{c.label}<br>iteration %{{x:.0f}}<br>training error %{{y:.1f}}%<extra></extra>",
         ), row=1, col=col)
         fig.add_trace(go.Scatter(
-            x=c.test_steps, y=100 * np.asarray(c.test_error, dtype=np.float64), mode="lines", name=c.label,
-            legendgroup=c.label, line=dict(color=color, width=4),
+            x=c.test_steps, y=100 * np.asarray(c.test_error, dtype=np.float64), mode="lines+markers",
+            name=c.label, legendgroup=c.label, line=dict(color=color, width=4), marker=dict(size=7),
             hovertemplate=f"{c.label}<br>iteration %{{x:.0f}}<br>test error %{{y:.1f}}%<extra></extra>",
         ), row=1, col=col)
     fig.update_xaxes(title_text="iterations")
@@ -116,7 +116,14 @@ def error_curves_figure(curves: Sequence[ErrorCurve], *, height: int = 520) -> g
     fig.update_layout(legend=dict(orientation="h", y=-0.18, yanchor="top", x=0.5, xanchor="center"),
                       title_subtitle_text=f"dashed: training error (running mean of {window} batches) · "
                                           "bold: test error")
-    return styled(fig, title="Error during training (He et al. 2015, Fig. 1 and 6)", height=height)
+    return _with_subtitle(styled(fig, title="Error during training (He et al. 2015, Fig. 1 and 6)",
+                                 height=height))
+
+
+def _with_subtitle(fig: go.Figure) -> go.Figure:
+    """Room above the plot for the title, its subtitle and the panel titles."""
+    return fig.update_layout(margin=dict(t=120), title=dict(y=0.97, yref="container", yanchor="top",
+                                                            subtitle=dict(font=dict(size=14, color="#555"))))
 
 
 def error_vs_depth_figure(results: Sequence[DepthResult], *, height: int = 460) -> go.Figure:
@@ -150,29 +157,30 @@ def error_vs_depth_figure(results: Sequence[DepthResult], *, height: int = 460) 
     fig.update_yaxes(title_text="final error (%)", rangemode="tozero")
     fig.update_layout(title_subtitle_text="training error: mean of the last 10% of iterations · "
                                           "test error: last evaluation")
-    return styled(fig, title="Final error against depth", height=height)
+    return _with_subtitle(styled(fig, title="Final error against depth", height=height))
 
 
-def response_std_figure(curves: Sequence[ResponseCurve], *, height: int = 640) -> go.Figure:
-    """Fig. 7: std of each layer's response, in layer order (top) and sorted by magnitude (bottom)."""
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.14,
+def response_std_figure(curves: Sequence[ResponseCurve], *, height: int = 480) -> go.Figure:
+    """Fig. 7: std of each layer's response, in layer order (left) and sorted by magnitude (right)."""
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
                         subplot_titles=["in layer order", "sorted by magnitude"])
     depths = [c.depth for c in curves]
     for c in sorted(curves, key=lambda c: (c.residual, c.depth)):
         color = depth_color(c.residual, c.depth, depths)
         std = np.asarray(c.std, dtype=np.float64)
         layer = np.arange(1, len(std) + 1)
-        for row, y in ((1, std), (2, np.sort(std)[::-1])):
+        for col, y in ((1, std), (2, np.sort(std)[::-1])):
             fig.add_trace(go.Scatter(
-                x=layer, y=y, mode="lines", name=c.label, legendgroup=c.label, showlegend=row == 1,
+                x=layer, y=y, mode="lines", name=c.label, legendgroup=c.label, showlegend=col == 1,
                 line=dict(color=color, width=3, dash="solid" if c.residual else "dash"),
                 hovertemplate=f"{c.label}<br>layer %{{x}}<br>std %{{y:.3f}}<extra></extra>",
-            ), row=row, col=1)
+            ), row=1, col=col)
     fig.update_xaxes(title_text="layer index (input → output)", row=1, col=1)
-    fig.update_xaxes(title_text="layer index (sorted by magnitude)", row=2, col=1)
-    fig.update_yaxes(title_text="std", rangemode="tozero")
-    fig.update_layout(title_subtitle_text="response of each 3x3 layer after BN, before the addition and ReLU")
-    return styled(fig, title="Layer responses (He et al. 2015, Fig. 7)", height=height)
+    fig.update_xaxes(title_text="layer index (sorted by magnitude)", row=1, col=2)
+    fig.update_yaxes(title_text="std of the response", rangemode="tozero", row=1, col=1)
+    fig.update_layout(title_subtitle_text="each 3x3 layer's response after BN, before the addition and ReLU, "
+                                          "on 500 test images · dashed: plain, solid: ResNet")
+    return _with_subtitle(styled(fig, title="Layer responses (He et al. 2015, Fig. 7)", height=height))
 
 
 def _pct(x: float) -> str:
@@ -256,7 +264,7 @@ def responses_text(curves: Sequence[ResponseCurve], *, margin: float = 0.05) -> 
                          f"({p:.2f}){tail}.")
     res = sorted((d, v) for (residual, d), v in mean.items() if residual)
     if len(res) >= 2:
-        shrinking = all(b < a for (_, a), (_, b) in zip(res, res[1:], strict=False))
+        shrinking = all(b < a * (1 - margin) for (_, a), (_, b) in zip(res, res[1:], strict=False))
         series = ", ".join(f"ResNet-{d} {v:.2f}" for d, v in res)
         verdict = "have smaller responses still" if shrinking else "do not have smaller responses here"
         lines.append(f"Deeper ResNets {verdict} ({series}).")

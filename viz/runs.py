@@ -79,13 +79,13 @@ def run_curves_figure(runs: Sequence[RunCurves], *, events: Sequence[tuple[int, 
                 fig.add_vline(x=step, line=dict(color="#888", width=1, dash="dash"), row=1, col=col,
                               annotation_text=f"{where} {'on' if on else 'off'}" if col == 2 else None,
                               annotation_font_size=12)
-    if upto is not None:
+    ends = [float(np.max(r.steps)) for r in runs if len(r.steps)]
+    if upto is not None and ends and upto < max(ends):  # the replay cursor
         for col in (1, 2):
             fig.add_vline(x=upto, line=dict(color="#222", width=2), row=1, col=col)
     fig.update_yaxes(type="log", exponentformat="power", title_text="loss", row=1, col=1)
     fig.update_yaxes(title_text="error (%)", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="iterations")
-    ends = [float(np.max(r.steps)) for r in runs if len(r.steps)]
     if ends:  # the axis keeps the whole run's length while a replay grows into it
         fig.update_xaxes(range=[0, max(ends)])
     fig.update_layout(legend=dict(orientation="h", y=-0.25, yanchor="top", x=0.5, xanchor="center"))
@@ -108,8 +108,17 @@ def _log_span(grids: Sequence[HeatGrid]) -> tuple[float, float] | None:
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values for a log10 range [lo, hi]: decades, or 1-2-5 steps when the range spans less than two."""
+    first, last = int(np.floor(lo)), int(np.ceil(hi))
+    mantissas = (1, 2, 5) if last - first <= 2 else (1,)
+    stride = max(1, (last - first) // 8)
+    ticks = [m * 10.0**e for e in range(first, last + 1, stride) for m in mantissas]
+    return [t for t in ticks if lo - 1e-9 <= np.log10(t) <= hi + 1e-9]
+
+
 def heatmaps_figure(grids: Sequence[HeatGrid], *, quantity: str, upto: int | None = None,
-                    height: int = 480) -> go.Figure:
+                    height: int = 500) -> go.Figure:
     """Block x step heatmaps side by side on one log colour scale (input block at the top)."""
     fig = make_subplots(rows=1, cols=max(1, len(grids)), horizontal_spacing=0.08,
                         subplot_titles=[g.label for g in grids] or None)
@@ -125,15 +134,14 @@ def heatmaps_figure(grids: Sequence[HeatGrid], *, quantity: str, upto: int | Non
         fig.update_xaxes(title_text="iterations", range=[float(g.steps.min()) - 0.5, float(g.steps.max()) + 0.5]
                          if len(g.steps) else None, row=1, col=col)
     if span is not None:
-        first, last = int(np.floor(span[0])), int(np.ceil(span[1]))
-        ticks = list(range(first, last + 1, max(1, (last - first) // 8)))
+        ticks = log_ticks(*span)
         fig.update_layout(coloraxis=dict(
             colorscale=SEQUENTIAL, cmin=span[0], cmax=span[1],
-            colorbar=dict(title=dict(text=f"{quantity}<br>(log scale)"), tickvals=ticks,
-                          ticktext=[f"1e{t}" for t in ticks])))
+            colorbar=dict(title=dict(text=f"{quantity}<br>(log scale)"), tickvals=[np.log10(t) for t in ticks],
+                          ticktext=[f"{t:.0e}".replace("e+0", "e").replace("e-0", "e-") for t in ticks])))
     else:
         fig.update_layout(coloraxis=dict(colorscale=SEQUENTIAL))
-    return styled(fig, height=height)
+    return styled(fig, title=f"{quantity[0].upper()}{quantity[1:]}, block by iteration", height=height)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,179 @@
+"""Degradation: plain and residual CNNs at several depths, trained live, as in Fig. 1, 6 and 7 of He et al."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from pages.common import ensure_defaults
+from resnet.data import default_root
+from resnet.runs import RunStore, StoreError
+from resnet.sweep import PAPER_DEPTHS, STALE_AFTER_S, SweepJob, check_sweep, sweep_datasets
+from resnet.trainer import TrainConfig
+from viz.degradation import (
+    DepthResult,
+    ErrorCurve,
+    ResponseCurve,
+    degradation_text,
+    error_curves_figure,
+    error_vs_depth_figure,
+    gradient_text,
+    response_std_figure,
+    responses_text,
+)
+
+WIDTHS = (4, 8, 16)  # first-stage filters; the paper uses 16, width 8 keeps a CPU sweep in minutes
+
+
+@st.cache_data(max_entries=32)
+def load_sweep(path: str, tag: str, signature: tuple) -> tuple:
+    """A sweep's (curves, results, responses, table rows, (deepest plain net, dL/dx first/last block)).
+
+    `signature` (ids, steps, statuses) changes whenever the runs do.
+    """
+    store = RunStore(path)
+    runs = sorted(store.runs(sweep=tag), key=lambda r: (r.config.seed, r.residual, r.depth))
+    first_seed = min((r.config.seed for r in runs), default=0)
+    curves, results, responses, table = [], [], [], []
+    for r in runs:
+        m = store.metrics(r.id)
+        s = store.summary(r.id)
+        if r.config.seed == first_seed and len(m.steps):
+            curves.append(ErrorCurve(r.depth, r.residual, m.steps, m.train_error, m.test_steps, m.test_error))
+        if r.status in ("finished", "stopped") and r.steps:
+            results.append(DepthResult(r.depth, r.residual, s.train_error, s.test_error))
+        resp = store.responses(r.id)
+        if resp is not None and r.config.seed == first_seed:
+            responses.append(ResponseCurve(r.depth, r.residual, resp[1]))
+        table.append({"run": r.id, "net": r.label, "seed": r.config.seed, "status": r.status,
+                      "steps": f"{r.steps}/{r.total_steps}", "training error": s.train_error,
+                      "test error": s.test_error, "seconds": round(r.seconds, 1),
+                      "it/s": round(r.steps / r.seconds, 1) if r.seconds else None})
+    plain = [r for r in runs if not r.residual and r.steps and r.config.seed == first_seed]
+    gradient = None
+    if plain:
+        deepest = max(plain, key=lambda r: r.depth)
+        h = store.history(deepest.id, max_points=200)
+        if len(h) and h.input_grad_norm.shape[1] > 1:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = h.input_grad_norm[:, 0] / h.input_grad_norm[:, -1]
+            ratio = ratio[np.isfinite(ratio)]
+            gradient = (deepest.label, float(np.median(ratio)) if len(ratio) else float("nan"))
+    return curves, results, responses, table, gradient
+
+
+def start_sweep(store: RunStore, dataset: str, depths: list[int], nets: list[str], steps: int,
+                width: int) -> None:
+    """Validate the form and start the session's sweep, or say what is wrong."""
+    residual = [n == "Residual" for n in nets]
+    try:
+        check_sweep(sorted(depths), residual, int(steps), 1)
+        base = TrainConfig(dataset=dataset, seed=int(st.session_state["seed"]),
+                           device=st.session_state["device"]).replace(family="cnn", width=int(width))
+        job = SweepJob(store, base, sorted(depths), steps=int(steps), nets=residual)
+        job.start()
+    except ValueError as err:
+        st.warning(str(err))
+        return
+    st.session_state["deg_job"] = job
+    st.session_state["deg_sweep"] = job.tag
+
+
+ensure_defaults()
+st.title("Degradation: deeper plain nets train worse")
+st.markdown(
+    "He et al. (2015) found that a 56-layer plain CNN has **higher training error** than a 20-layer one "
+    "(Fig. 1): not overfitting, an optimisation difficulty. With shortcuts the deeper net is better (Fig. 6). "
+    "Train both kinds here, one after another on this machine, and see whether it happens on your screen."
+)
+
+try:
+    store = RunStore()
+except StoreError as err:
+    st.error(str(err))
+    st.stop()
+
+job: SweepJob | None = st.session_state.get("deg_job")
+running = job is not None and job.alive
+
+with st.form("deg_form", border=True):
+    c1, c2, c3, c4, c5 = st.columns([1.2, 2, 1.4, 1, 1])
+    datasets = sweep_datasets()
+    dataset = c1.selectbox("Data set", datasets, help="digits: scikit-learn's 8x8 digits at 16x16, offline")
+    depths = c2.multiselect("Depths", PAPER_DEPTHS, default=[20, 56], help="6n+2 layers, as in the paper")
+    nets = c3.multiselect("Nets", ["Plain", "Residual"], default=["Plain", "Residual"])
+    steps = c4.number_input("Steps", min_value=10, max_value=20_000, value=400, step=50,
+                            help="iterations per net (batch 128, SGD lr 0.1, momentum 0.9, wd 1e-4)")
+    width = c5.select_slider("Width", WIDTHS, value=8, help="first-stage filters; the paper uses 16")
+    submitted = st.form_submit_button("Train", type="primary", disabled=running)
+if "cifar10" not in datasets:
+    st.caption(f"CIFAR-10 appears here once a local copy sits under `{default_root()}` (torchvision's "
+               "`cifar-10-batches-py` folder); the app never downloads it.")
+if submitted:
+    start_sweep(store, dataset, depths, nets, steps, width)
+    job = st.session_state.get("deg_job")
+    running = job is not None and job.alive
+
+if running:
+    st.caption("Training runs in the background while this page is open; leave it for more than "
+               f"{STALE_AFTER_S / 60:.0f} minutes and the sweep stops (what it trained stays in the store).")
+    if st.button("Stop", help="stop after the current step; finished runs stay in the store"):
+        job.stop()
+
+sweeps = store.sweeps()
+tags = [t for t, _, _ in sweeps]
+if job is not None and job.tag not in tags:
+    tags.insert(0, job.tag)  # its first run is not in the store yet
+if not tags:
+    st.info("No sweep in the store yet: choose depths and press **Train**. Recorded sweeps (also from "
+            "`python -m resnet sweep`) appear here, even after a restart.")
+    st.stop()
+if st.session_state.get("deg_sweep") not in tags:
+    st.session_state["deg_sweep"] = tags[0]
+tag = st.selectbox("Sweep", tags, key="deg_sweep", help="every sweep recorded in the run store, newest first")
+
+
+@st.fragment(run_every=1.0 if running else None)
+def results(tag: str) -> None:
+    """Progress and figures of one sweep, redrawn every second while it trains."""
+    live = job is not None and job.tag == tag
+    if live:
+        job.beat()
+        if job.alive:
+            p = job.progress()
+            st.progress(p.fraction, text=f"Training {p.label or '...'} ({p.index + 1} of {p.total}): "
+                                         f"step {p.step}/{p.steps}, {p.rate:.1f} it/s")
+        elif job.state == "failed":
+            st.error(f"The sweep failed: {job.error}")
+        elif job.state == "stopped":
+            st.warning("The sweep was stopped; what it trained is kept below.")
+    if running and not job.alive:
+        st.rerun()  # training ended: redraw the whole page once, without the timer
+    runs = store.runs(sweep=tag)
+    if not runs:
+        st.caption("Waiting for the first steps...")
+        return
+    curves, results, responses, table, gradient = load_sweep(str(store.path), tag,
+                                                            tuple((r.id, r.steps, r.status) for r in runs))
+    if curves:
+        st.plotly_chart(error_curves_figure(curves), key=f"deg_curves_{tag}")
+    for line in degradation_text(results):
+        st.markdown(f"- {line}")
+    if gradient is not None:
+        st.markdown(gradient_text(*gradient))
+    left, right = st.columns([3, 2])
+    with left:
+        if results:
+            st.plotly_chart(error_vs_depth_figure(results), key=f"deg_depth_{tag}")
+    with right:
+        st.dataframe(table, hide_index=True,
+                     column_config={"training error": st.column_config.NumberColumn(format="percent"),
+                                    "test error": st.column_config.NumberColumn(format="percent")})
+    if responses:
+        st.plotly_chart(response_std_figure(responses), key=f"deg_resp_{tag}")
+        for line in responses_text(responses):
+            st.markdown(f"- {line}")
+    else:
+        st.caption("Fig. 7 appears when a net has finished training.")
+
+results(tag)

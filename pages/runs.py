@@ -1,0 +1,235 @@
+"""Runs: every recorded run drawn and replayed with no training; compare two; export or import them."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from resnet.runs import RunInfo, RunSnapshot, RunStore, StoreError
+from viz.runs import (
+    HeatGrid,
+    Profile,
+    RunCurves,
+    block_profile_figure,
+    heatmaps_figure,
+    report_html,
+    run_colors,
+    run_curves_figure,
+)
+
+QUANTITIES = {
+    "grad_norm": "gradient norm of the block's weights",
+    "input_grad_norm": "‖dL/dx‖ at the block's input",
+    "act_std": "std of the block's output",
+}
+REPLAY_FRAMES = 100  # a replay plays the run in this many frames
+REPLAY_TICK_S = 0.3
+
+
+@st.cache_data(max_entries=16)
+def load_run(path: str, run_id: int, signature: tuple) -> RunSnapshot:
+    """Read one run; `signature` (steps, status) changes whenever the run does."""
+    return RunStore(path).snapshot(run_id)
+
+
+def describe(info: RunInfo) -> str:
+    """A one-line description of a run for menus."""
+    started = datetime.datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M")
+    return f"#{info.id} {info.name} · {info.status} · {info.steps}/{info.total_steps} steps · {started}"
+
+
+def facts(info: RunInfo) -> list[tuple[str, str]]:
+    """The run's settings and outcome as (name, value) pairs."""
+    c, m = info.config, info.config.model
+    model = (f"{m.family.upper()} depth {m.depth} width {m.width}, {'residual' if m.residual else 'plain'}, "
+             f"{m.block} blocks, shortcut {m.shortcut}, norm {m.norm}, act {m.act}" + (", pre-activation"
+                                                                                     if m.preact else ""))
+    optimiser = f"{c.optimizer} lr {c.lr:g}, momentum {c.momentum:g}, weight decay {c.weight_decay:g}, " \
+                f"batch {c.batch_size}, schedule {c.schedule}, seed {c.seed}"
+    return [("run", f"#{info.id} {info.name}"), ("model", model), ("data set", c.dataset),
+            ("optimiser", optimiser), ("status", info.status + (f" ({info.message})" if info.message else "")),
+            ("steps", f"{info.steps} of {info.total_steps}"), ("device", info.device),
+            ("training time", f"{info.seconds:.1f} s")]
+
+
+def curves_of(d: RunSnapshot, color: str, dash: str = "solid") -> RunCurves:
+    """The run's curves for viz/."""
+    m = d.metrics
+    return RunCurves(d.info.name if d.info.name == d.info.label else f"{d.info.name} ({d.info.label})", color,
+                     m.steps, m.loss, m.train_error, m.test_steps, m.test_error, dash)
+
+
+def label_of(d: RunSnapshot) -> str:
+    """"#3 plain-56"."""
+    return f"#{d.info.id} {d.info.name}"
+
+
+def profile_at(d: RunSnapshot, quantity: str, step: int, color: str) -> Profile | None:
+    """The run's per-block values at the last recorded step up to `step`."""
+    h = d.history
+    rows = np.flatnonzero(h.steps <= step)
+    if not len(rows):
+        return None
+    return Profile(label_of(d), color, h.names, getattr(h, quantity)[rows[-1]])
+
+
+def figures(runs: list[RunSnapshot], colors: list[str], quantity: str, upto: int | None) -> list[go.Figure]:
+    """Curves, heatmaps and block profile of one or two runs, up to iteration `upto`."""
+    dashes = ("solid", "dash")
+    curves = run_curves_figure([curves_of(d, c, dash) for d, c, dash in zip(runs, colors, dashes, strict=False)],
+                               events=runs[0].events, upto=upto)
+    grids = [HeatGrid(label_of(d), d.history.steps, d.history.names, getattr(d.history, quantity))
+             for d in runs if len(d.history)]
+    heat = heatmaps_figure(grids, quantity=QUANTITIES[quantity], upto=upto)
+    step = upto if upto is not None else max(int(d.history.steps.max()) for d in runs if len(d.history))
+    profiles = [p for d, c in zip(runs, colors, strict=True) if len(d.history)
+                for p in [profile_at(d, quantity, step, c)] if p is not None]
+    profile = block_profile_figure(profiles, quantity=QUANTITIES[quantity], step=step,
+                                   log_y=quantity != "act_std")
+    return [curves, heat, profile]
+
+
+def tables_zip(path: str, run_id: int, fmt: str) -> bytes:
+    """The run's tables as CSV or Parquet files in one zip (runs on click, outside the script)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, frame in RunStore(path).tables(run_id).items():
+            data = frame.to_csv(index=False).encode() if fmt == "csv" else frame.to_parquet(index=False)
+            z.writestr(f"run-{run_id}-{name}.{fmt}", data)
+    return buf.getvalue()
+
+
+def run_file(path: str, run_id: int) -> bytes:
+    """The run as a run file for `python -m resnet runs import` or this page's import."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return RunStore(path).export_run(run_id, Path(tmp) / "run.gflrun").read_bytes()
+
+
+def html_report(path: str, run_id: int) -> str:
+    """A standalone HTML page with the run's figures (plotly.js embedded: it opens offline)."""
+    store = RunStore(path)
+    d = store.snapshot(run_id)
+    colors = run_colors([d.info.residual])
+    figs = [] if not len(d.history) else figures([d], colors, "grad_norm", None)
+    if len(d.history):
+        figs += figures([d], colors, "input_grad_norm", None)[1:]
+    return report_html(f"Run #{run_id}: {d.info.name}", figs, facts(d.info))
+
+
+def import_ui(store: RunStore) -> None:
+    """Upload a run file and copy its runs into the store."""
+    with st.expander("Import a run file"):
+        upload = st.file_uploader("Run file", type=["gflrun", "db"], key="runs_upload",
+                                  help="from `python -m resnet runs export ID --out FILE` or this page's export")
+        if upload is not None and st.button("Import", key="runs_import"):
+            with tempfile.TemporaryDirectory() as tmp:
+                target = Path(tmp) / "upload.gflrun"
+                target.write_bytes(upload.getvalue())
+                try:
+                    ids = store.import_run(target)
+                except StoreError as err:
+                    st.error(str(err))
+                    return
+            st.success(f"Imported run(s) {', '.join(map(str, ids))}.")
+
+
+st.title("Runs")
+st.markdown("Every run in the store, recorded here or on another machine, drawn with no training. "
+            "Record on a GPU box with `python -m resnet train ...`, copy the run file, replay it here.")
+
+try:
+    store = RunStore()
+    runs = store.runs()
+except StoreError as err:
+    st.error(str(err))
+    st.stop()
+import_ui(store)
+if not runs:
+    st.info("No runs yet. Train some on the **Degradation** page, or with `python -m resnet train` "
+            "(`python -m resnet train --help`), then come back.")
+    st.stop()
+
+rows = []
+for r in runs:
+    s = store.summary(r.id)
+    rows.append({"run": r.id, "name": r.name, "net": r.label, "status": r.status, "steps": r.steps,
+                 "data set": r.config.dataset, "device": r.device,
+                 "started": datetime.datetime.fromtimestamp(r.started), "training error": s.train_error,
+                 "test error": s.test_error})
+with st.expander(f"{len(runs)} runs in `{store.path}`", expanded=False):
+    st.dataframe(rows, hide_index=True,
+                 column_config={"training error": st.column_config.NumberColumn(format="percent"),
+                                "test error": st.column_config.NumberColumn(format="percent"),
+                                "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+
+by_id = {r.id: r for r in runs}
+c1, c2, c3 = st.columns([2, 2, 2])
+run_id = c1.selectbox("Run", list(by_id), format_func=lambda i: describe(by_id[i]), key="runs_run")
+other = c2.selectbox("Compare with", [None] + [i for i in by_id if i != run_id],
+                     format_func=lambda i: "nothing" if i is None else describe(by_id[i]), key="runs_other")
+quantity = c3.selectbox("Heatmap of", list(QUANTITIES), format_func=QUANTITIES.get, key="runs_quantity")
+
+info = by_id[run_id]
+chosen = [info] + ([by_id[other]] if other is not None else [])
+data = [load_run(str(store.path), r.id, (r.steps, r.status)) for r in chosen]
+colors = run_colors([d.info.residual for d in data])
+st.caption(" · ".join(f"**{k}** {v}" for k, v in facts(info)[1:]))
+if info.message:
+    st.warning(info.message)
+
+total = max(int(d.info.steps) for d in data)
+step_key, play_key = f"runs_step_{run_id}_{other}", f"runs_play_{run_id}_{other}"
+playing = bool(st.session_state.get(play_key))
+
+
+@st.fragment(run_every=REPLAY_TICK_S if playing else (2.0 if info.status == "running" else None))
+def replay() -> None:
+    """The run's figures up to the slider's iteration; Play advances the slider."""
+    if not any(len(d.history) or len(d.metrics.steps) for d in data):
+        st.info("This run has no recorded steps.")
+        return
+    if total < 2:
+        for fig in figures(data, colors, quantity, None):
+            st.plotly_chart(fig)
+        return
+    st.session_state.setdefault(step_key, total)
+    if playing:
+        nxt = min(total, int(st.session_state[step_key]) + max(1, total // REPLAY_FRAMES))
+        st.session_state[step_key] = nxt
+        if nxt >= total:
+            st.session_state[play_key] = False
+            st.rerun()
+    b, s = st.columns([1, 6], vertical_alignment="bottom")
+    if b.button("⏸ Pause" if playing else "▶ Play", key=f"runs_play_button_{run_id}_{other}", width="stretch"):
+        if not playing and st.session_state[step_key] >= total:
+            st.session_state[step_key] = 1
+        st.session_state[play_key] = not playing
+        st.rerun()
+    upto = s.slider("Iteration", 1, total, key=step_key, help="replay the run up to this iteration")
+    curves, heat, profile = figures(data, colors, quantity, upto)
+    st.plotly_chart(curves, key="runs_curves")
+    st.plotly_chart(heat, key="runs_heat")
+    st.plotly_chart(profile, key="runs_profile")
+
+
+replay()
+
+st.subheader("Export")
+path = str(store.path)
+e1, e2, e3, e4 = st.columns(4)
+e1.download_button("CSV tables (.zip)", lambda: tables_zip(path, run_id, "csv"), f"run-{run_id}-csv.zip",
+                   "application/zip", on_click="ignore", width="stretch")
+e2.download_button("Parquet tables (.zip)", lambda: tables_zip(path, run_id, "parquet"),
+                   f"run-{run_id}-parquet.zip", "application/zip", on_click="ignore", width="stretch")
+e3.download_button("HTML report", lambda: html_report(path, run_id), f"run-{run_id}.html", "text/html",
+                   on_click="ignore", width="stretch")
+e4.download_button("Run file", lambda: run_file(path, run_id), f"run-{run_id}.gflrun",
+                   "application/octet-stream", on_click="ignore", width="stretch",
+                   help="opens in another store: `python -m resnet runs import FILE` or the import above")

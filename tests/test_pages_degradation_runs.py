@@ -1,0 +1,153 @@
+"""The Degradation and Runs pages: AppTest on the scripts, and one browser test through the app's router."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from resnet.runs import RunStore, record
+from resnet.sweep import run_sweep
+from resnet.trainer import TrainConfig, Trainer
+from tests.conftest import assert_no_exception, screenshot, wait_idle
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+DEGRADATION = str(PAGES / "degradation.py")
+RUNS = str(PAGES / "runs.py")
+SMALL = TrainConfig(test_every=5).replace(width=2)
+
+
+def page(path: str) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_degradation_page_starts_empty_with_the_form() -> None:
+    at = page(DEGRADATION)
+    assert "No sweep in the store yet" in at.info[0].value
+    assert [m.label for m in at.multiselect] == ["Depths", "Nets"]
+    assert at.multiselect[0].value == [20, 56] and at.selectbox[0].value == "digits"
+    assert "CIFAR-10 appears here once a local copy" in " ".join(c.value for c in at.caption)
+
+
+def test_a_sweep_with_no_depth_is_refused_with_a_message() -> None:
+    at = page(DEGRADATION)
+    at.multiselect[0].set_value([])
+    at.button[0].click().run()  # the form's Train button
+    assert not at.exception
+    assert "choose at least one depth" in at.warning[0].value
+    assert "deg_job" not in at.session_state
+
+
+def test_train_runs_the_sweep_in_a_background_thread_and_draws_it() -> None:
+    at = page(DEGRADATION)
+    at.multiselect[0].set_value([20])
+    at.multiselect[1].set_value(["Plain"])
+    at.number_input[0].set_value(10)
+    at.select_slider[0].set_value(4)
+    at.button[0].click().run()
+    assert not at.exception and not at.warning
+    job = at.session_state["deg_job"]
+    job._thread.join(timeout=300)
+    assert job.state == "finished", job.error
+    at.run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3  # Fig. 1/6 curves, error against depth, Fig. 7
+    (run,) = RunStore().runs(sweep=job.tag)
+    assert (run.label, run.steps, run.status, run.config.model.width) == ("plain-20", 10, "finished", 4)
+    assert RunStore().responses(run.id) is not None
+    assert "dL/dx at the first block" in texts(at)
+
+
+def test_a_recorded_sweep_reappears_from_the_store() -> None:
+    rows = run_sweep(RunStore(), SMALL, [8, 14], steps=12)
+    at = page(DEGRADATION)
+    assert at.selectbox(key="deg_sweep").value == RunStore().runs()[0].sweep
+    assert len(at.get("plotly_chart")) == 3
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {r.run_id for r in rows} and set(table["status"]) == {"finished"}
+    text = texts(at)
+    assert "plain-14 ends at" in text and "ResNet-14 ends at" in text and "At depth 14" in text
+
+
+def test_a_corrupt_store_is_a_message_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"junk" * 500)
+    monkeypatch.setenv("GFL_STORE", str(bad))
+    for path in (DEGRADATION, RUNS):
+        at = page(path)
+        assert "not a valid run store" in at.error[0].value
+
+
+def test_runs_page_empty_store() -> None:
+    at = page(RUNS)
+    assert "No runs yet" in at.info[0].value
+
+
+def recorded_runs() -> list[int]:
+    store = RunStore()
+    ids = []
+    for residual in (False, True):
+        trainer = Trainer(SMALL.replace(depth=8, residual=residual), total_steps=12)
+        ids.append(record(store, trainer, flush_every=4))
+        trainer.close()
+    return ids
+
+
+def test_runs_page_draws_replays_and_compares_with_no_training() -> None:
+    plain, res = recorded_runs()
+    at = page(RUNS)
+    assert at.selectbox(key="runs_run").value == res  # the newest run opens by default
+    assert len(at.get("plotly_chart")) == 3  # curves, heatmap, block profile
+    assert at.slider(key=f"runs_step_{res}_None").value == 12
+    assert len(at.get("download_button")) == 4
+    at.slider(key=f"runs_step_{res}_None").set_value(5).run()
+    assert not at.exception
+    at.selectbox(key="runs_other").set_value(plain).run()
+    assert not at.exception and len(at.get("plotly_chart")) == 3
+    at.selectbox(key="runs_quantity").set_value("input_grad_norm").run()
+    assert not at.exception
+    play = next(b for b in at.button if "Play" in b.label)
+    play.click().run()
+    assert not at.exception
+    assert at.session_state[f"runs_play_{res}_{plain}"] is True
+    # Play from the end restarts at iteration 1, and the playing rerun has drawn the next frame.
+    assert at.slider(key=f"runs_step_{res}_{plain}").value == 2
+    pause = next(b for b in at.button if "Pause" in b.label)
+    pause.click().run()
+    assert at.session_state[f"runs_play_{res}_{plain}"] is False
+
+
+@pytest.mark.browser
+def test_degradation_and_runs_in_the_browser(page) -> None:
+    page.goto(f"{page.app_url}/degradation")
+    wait_idle(page)
+    page.get_by_text("Degradation: deeper plain nets train worse").wait_for(timeout=60_000)
+    depths = page.locator('[data-testid="stMultiSelect"]').nth(0)
+    depths.get_by_role("button", name="Remove 56").click()  # keep depth 20 only
+    nets = page.locator('[data-testid="stMultiSelect"]').nth(1)
+    nets.get_by_role("button", name="Remove Residual").click()
+    steps = page.get_by_role("spinbutton", name="Steps")
+    steps.fill("10")
+    steps.press("Enter")
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("Error during training").first.wait_for(timeout=240_000)
+    page.get_by_text("Layer responses").first.wait_for(timeout=240_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    screenshot(page, "degradation")
+    page.goto(f"{page.app_url}/runs")
+    wait_idle(page)
+    page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for(timeout=60_000)
+    assert_no_exception(page)
+    page.get_by_role("button", name="▶ Play").click()
+    wait_idle(page)
+    assert_no_exception(page)
+    assert screenshot(page, "runs").exists()
