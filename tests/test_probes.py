@@ -128,20 +128,26 @@ def test_probe_counts_projection_weights_in_their_block() -> None:
     assert after[1] ** 2 == pytest.approx(4 * (before[1] ** 2 - p**2) + p**2, rel=1e-5)
 
 
+def _block_input(net: ResidualNet, x: torch.Tensor, y: torch.Tensor, i: int) -> torch.Tensor:
+    """Run a training pass and return the tensor that entered block `i`."""
+    inputs = []
+    handle = net.blocks[i].register_forward_pre_hook(lambda m, a: inputs.append(a[0]))
+    F.cross_entropy(net(x), y).backward()
+    handle.remove()
+    return inputs[0]
+
+
 def test_exit_removes_the_taps_and_leaves_no_hooks() -> None:
     net = tiny_mlp()
     x, y = _batches((3,), 1)[0]
     with Probe(net) as probe:
         assert net.taps == []
-        F.cross_entropy(net(x), y).backward()
+        assert _block_input(net, x, y, 2)._backward_hooks  # recorded: a gradient hook on the block input
         probe.step()
     assert net.taps is None
     assert all(not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks) for m in net.modules())
-    inputs = []
-    handle = net.blocks[2].register_forward_pre_hook(lambda m, a: inputs.append(a[0]))
-    F.cross_entropy(net(x), y).backward()
-    handle.remove()
-    assert not inputs[0].retains_grad  # nothing is recorded any more
+    block_input = _block_input(net, x, y, 2)
+    assert not block_input._backward_hooks and not block_input.retains_grad  # nothing is recorded any more
     with pytest.raises(RuntimeError, match="inside `with Probe"):
         probe.step()
     assert len(probe.history()) == 1
