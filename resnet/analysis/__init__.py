@@ -1,0 +1,1 @@
+"""Analyses of a trained plain/residual pair: attributions, lesions, loss landscapes, shattered gradients."""

@@ -1,0 +1,168 @@
+"""A trained plain/residual pair to analyse: trained here from a small CPU preset, or loaded from saved weights.
+
+A pair is read-only once made: its parameters are frozen and both nets stay in eval mode (BN uses
+the trained running statistics), so one copy can serve every view. Analyses that hook or
+reparametrise modules work on their own copy (`working_copy`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from resnet.checks import choice
+from resnet.data import Dataset
+from resnet.devices import resolve_device
+from resnet.nets import ResidualNet
+from resnet.runs import RunInfo, RunStore
+from resnet.trainer import TrainConfig, cached_dataset, twin_trainers
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class PairPreset:
+    """A pair small enough to train on a laptop CPU while the page waits."""
+
+    label: str
+    config: TrainConfig
+    steps: int
+
+
+# Digits (offline, 1x16x16) at width 8 with the paper's recipe (SGD 0.1, momentum 0.9, wd 1e-4,
+# batch 128): the SCIENCE.md degradation setting, so the nets here are the ones that page shows.
+_DIGITS = TrainConfig(dataset="digits", batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4)
+PRESETS: dict[str, PairPreset] = {
+    "cnn-20": PairPreset("CNN-20 on digits, width 8, 300 steps (about 30 s on a 2-core CPU)",
+                         _DIGITS.replace(family="cnn", depth=20, width=8), 300),
+    "cnn-56": PairPreset("CNN-56 on digits, width 8, 400 steps (about 90 s on a 2-core CPU)",
+                         _DIGITS.replace(family="cnn", depth=56, width=8), 400),
+}
+DEFAULT_PRESET = "cnn-20"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A plain net and its residual twin, trained on identical terms, with the data they saw."""
+
+    plain: ResidualNet
+    residual: ResidualNet
+    data: Dataset
+    config: TrainConfig  # the residual net's config; the plain twin differs only in `residual`
+    source: str  # where the pair came from, in words
+    test_error: tuple[float, float]  # (plain, residual) on the full test set
+
+    def nets(self) -> tuple[tuple[str, ResidualNet], tuple[str, ResidualNet]]:
+        """(("plain", net), ("residual", net)), in the order every view draws them."""
+        return ("plain", self.plain), ("residual", self.residual)
+
+    @property
+    def key(self) -> str:
+        """A string that identifies the pair, for caching results computed from it."""
+        return self.source
+
+
+def train_pair(preset: str = DEFAULT_PRESET, *, seed: int = 0, device: str = "auto",
+               on_progress: Progress | None = None) -> Pair:
+    """Train the preset's plain net and residual twin (same seed, weights and batches) and freeze them."""
+    choice("preset", preset, tuple(PRESETS))
+    p = PRESETS[preset]
+    config = p.config.replace(seed=seed, device=device, test_every=p.steps)
+    plain, residual = twin_trainers(config, total_steps=p.steps)
+    try:
+        for done_before, (name, trainer) in enumerate((("plain", plain), ("residual", residual))):
+            while trainer.step():
+                if on_progress is not None and trainer.step_count % 10 == 0:
+                    fraction = (done_before * p.steps + trainer.step_count) / (2 * p.steps)
+                    on_progress(fraction, f"training the {name} net: step {trainer.step_count} of {p.steps}")
+            if trainer.status != "finished":
+                raise ValueError(f"the {name} net of preset {preset!r} did not finish training: {trainer.message}")
+    finally:
+        plain.close()
+        residual.close()
+    return freeze_pair(plain.model, residual.model, residual.data, config,
+                       source=f"{preset}, seed {seed}, trained here on {plain.device.type}")
+
+
+def stored_candidates(store: RunStore) -> tuple[list[RunInfo], list[RunInfo]]:
+    """(plain runs, residual runs) of the store that ended with weights kept, newest first."""
+    ended = [r for r in store.runs() if r.status in ("finished", "stopped")]
+    return [r for r in ended if not r.residual], [r for r in ended if r.residual]
+
+
+def pair_from_store(store: RunStore, plain_id: int, residual_id: int, *, device: str = "auto") -> Pair:
+    """Two stored runs' final weights as a pair; a clear ValueError unless they are twins with weights."""
+    plain_info, residual_info = store.run(plain_id), store.run(residual_id)
+    if plain_info.residual:
+        raise ValueError(f"run {plain_id} ({plain_info.name}) has shortcuts; choose a plain run as the plain net")
+    if not residual_info.residual:
+        raise ValueError(f"run {residual_id} ({residual_info.name}) is plain; choose a residual run as its twin")
+    differ = _spec_differences(plain_info, residual_info)
+    if differ:
+        raise ValueError(f"runs {plain_id} and {residual_id} are not twins: they differ in {differ}")
+    plain, residual = store.load_model(plain_id), store.load_model(residual_id)
+    dev = resolve_device(device)
+    config = residual_info.config
+    data = cached_dataset(config.dataset, str(dev), config.data_root, config.download)
+    if data.sample_shape != tuple(residual_info.sample_shape):
+        raise ValueError(f"run {residual_id} saw inputs of shape {tuple(residual_info.sample_shape)}, but "
+                         f"{config.dataset} gives {data.sample_shape} here")
+    source = f"runs {plain_id} ({plain_info.name}) and {residual_id} ({residual_info.name}) of the run store"
+    return freeze_pair(plain.to(dev), residual.to(dev), data, config, source=source)
+
+
+def _spec_differences(plain: RunInfo, residual: RunInfo) -> str:
+    """The model and data fields two runs disagree on (shortcuts and `residual` aside), in words."""
+    a, b = plain.config, residual.config
+    # A plain net has no shortcuts, so its shortcut option means nothing.
+    spec_a = dataclasses.replace(a.model, residual=True, shortcut=b.model.shortcut)
+    fields = [f.name for f in dataclasses.fields(spec_a) if getattr(spec_a, f.name) != getattr(b.model, f.name)]
+    if a.dataset != b.dataset:
+        fields.append("dataset")
+    return ", ".join(f"{f} ({getattr(spec_a, f, a.dataset)} vs {getattr(b.model, f, b.dataset)})" for f in fields)
+
+
+def freeze_pair(plain: ResidualNet, residual: ResidualNet, data: Dataset, config: TrainConfig, *,
+                source: str) -> Pair:
+    """Check that two nets are twins, put both in eval mode with frozen weights, and score them."""
+    if plain.residual or not residual.residual:
+        raise ValueError("a pair needs a plain net (no shortcuts) and a residual net, in that order")
+    check_twins(plain, residual)
+    errors = []
+    for net in (plain, residual):
+        net.eval().requires_grad_(False)
+        errors.append(error_rate(net, data))
+    return Pair(plain, residual, data, config.replace(residual=True), source, (errors[0], errors[1]))
+
+
+def check_twins(plain: ResidualNet, residual: ResidualNet) -> None:
+    """Raise a ValueError unless the two nets have the same layers of the same shapes (shortcuts aside)."""
+    if len(plain.blocks) != len(residual.blocks):
+        raise ValueError(f"the nets are not twins: {len(plain.blocks)} blocks vs {len(residual.blocks)}")
+    mine = {k: v.shape for k, v in plain.state_dict().items()}
+    theirs = {k: v.shape for k, v in residual.state_dict().items() if ".shortcut." not in k}
+    differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    if differ:
+        raise ValueError(f"the nets are not twins: {len(differ)} tensors differ in shape, e.g. {differ[0]!r}")
+
+
+@torch.no_grad()
+def error_rate(net: ResidualNet, data: Dataset) -> float:
+    """Fraction of the test set `net` gets wrong (in its current mode)."""
+    wrong = sum(int((net(x).argmax(1) != y).sum()) for x, y in in_chunks(data))
+    return wrong / len(data.test_y)
+
+
+def in_chunks(data: Dataset, size: int = 1024):
+    """The test set in chunks of `size`, so a large one never needs one huge forward."""
+    for start in range(0, len(data.test_y), size):
+        yield data.test_x[start : start + size], data.test_y[start : start + size]
+
+
+def working_copy(net: ResidualNet) -> ResidualNet:
+    """A private copy of a frozen net, for analyses that hook or reparametrise modules."""
+    return copy.deepcopy(net)
