@@ -12,6 +12,13 @@ from tests.conftest import assert_no_exception, screenshot, wait_idle
 pytestmark = pytest.mark.browser
 
 
+def open_gradient_flow(pg) -> None:
+    """Wait until the page has drawn its title and its Train button."""
+    wait_idle(pg)
+    pg.get_by_text("Gradient flow: plain vs residual").wait_for(timeout=60_000)
+    pg.get_by_role("button", name="Train", exact=True).wait_for(timeout=60_000)
+
+
 def progress_step(pg) -> int:
     """The step the page's progress text reports."""
     text = pg.locator('[data-testid="stProgress"]').first.inner_text()
@@ -21,8 +28,7 @@ def progress_step(pg) -> int:
 
 def test_vanishing_preset_trains_and_toggles(page) -> None:
     page.goto(f"{page.app_url}/?preset=vanishing")
-    wait_idle(page)
-    assert page.get_by_text("Gradient flow: plain vs residual").is_visible()
+    open_gradient_flow(page)
     started = time.monotonic()
     page.get_by_role("button", name="Train", exact=True).click()
     # Two heatmaps per panel row: wait until both gradient heatmaps are drawn.
@@ -51,7 +57,7 @@ def test_vanishing_preset_trains_and_toggles(page) -> None:
 def test_diverging_run_keeps_records_and_reset_recovers(page) -> None:
     page.goto(f"{page.app_url}/?preset=custom&family=mlp&depth=8&width=16&act=relu&norm=none"
               "&dataset=spirals&lr=1000&batch=32&steps=200")
-    wait_idle(page)
+    open_gradient_flow(page)
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=60_000)
     assert "diverged" in page.locator('[data-testid="stAlertContentError"]').first.inner_text()
@@ -65,7 +71,7 @@ def test_diverging_run_keeps_records_and_reset_recovers(page) -> None:
 
 def test_bad_link_values_warn_and_fall_back(page) -> None:
     page.goto(f"{page.app_url}/?preset=nope&depth=abc")
-    wait_idle(page)
+    open_gradient_flow(page)
     page.wait_for_selector('[data-testid="stAlertContentWarning"]', timeout=30_000)
     text = " ".join(page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts())
     assert "unknown preset 'nope'" in text and "depth='abc'" in text
