@@ -9,16 +9,17 @@ ensure_defaults()
 
 navigation = st.navigation({
     "Train": [
-        st.Page("pages/gradient_flow.py", title="Gradient flow", icon="🌊", default=True),
-        st.Page("pages/degradation.py", title="Degradation", icon="📉", url_path="degradation"),
-        st.Page("pages/runs.py", title="Runs", icon="🗂️", url_path="runs"),
+        st.Page("pages/gradient_flow.py", title="Gradient flow", icon=":material/waves:", default=True),
+        st.Page("pages/degradation.py", title="Degradation", icon=":material/trending_down:", url_path="degradation"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs"),
     ],
     "Understand": [
-        st.Page("pages/architecture.py", title="Architecture", icon="🧱", url_path="architecture"),
-        st.Page("pages/attributions.py", title="Attributions", icon="🔎", url_path="attributions"),
-        st.Page("pages/lesion.py", title="Lesion study", icon="✂️", url_path="lesion"),
-        st.Page("pages/landscape.py", title="Loss landscape", icon="🏔️", url_path="landscape"),
-        st.Page("pages/shattered.py", title="Shattered gradients", icon="🔀", url_path="shattered"),
+        st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:", url_path="architecture"),
+        st.Page("pages/attributions.py", title="Attributions", icon=":material/search:", url_path="attributions"),
+        st.Page("pages/lesion.py", title="Lesion study", icon=":material/content_cut:", url_path="lesion"),
+        st.Page("pages/landscape.py", title="Loss landscape", icon=":material/landscape:", url_path="landscape"),
+        st.Page("pages/shattered.py", title="Shattered gradients", icon=":material/scatter_plot:",
+                url_path="shattered"),
     ],
 })
 sidebar_settings()

@@ -221,6 +221,12 @@ def ratio(values: np.ndarray) -> float:
     return float(values[0] / values[-1]) if values[-1] > 0 else float("nan")
 
 
+def last_finite(rows: np.ndarray) -> int:
+    """Index of the latest row with every value finite (a diverged run's last NaN rows are skipped)."""
+    ok = np.flatnonzero(np.isfinite(rows).all(axis=1))
+    return int(ok[-1]) if len(ok) else len(rows) - 1
+
+
 def draw(snap: TwinSnapshot) -> None:
     """Every view, from one snapshot."""
     nets = snap.nets
@@ -235,7 +241,9 @@ def draw(snap: TwinSnapshot) -> None:
         st.info("Press Train (or Step) to start both nets; the views fill in as they learn.")
         return
     plain, res = nets["plain"], nets["residual"]
-    pr, rr = ratio(plain.grad_norm[-1]), ratio(res.grad_norm[-1])
+    # Sentences and profiles use each twin's latest finite step, so a diverged run still reads.
+    now = {k: last_finite(n.grad_norm) for k, n in nets.items()}
+    pr, rr = ratio(plain.grad_norm[now["plain"]]), ratio(res.grad_norm[now["residual"]])
     at_init = f"at step {int(plain.steps[0])}: " + "{:.1e}"
     m = st.columns(4)
     m[0].metric("Plain: first/last block gradient", f"{pr:.1e}", delta=at_init.format(ratio(plain.grad_norm[0])),
@@ -244,7 +252,8 @@ def draw(snap: TwinSnapshot) -> None:
     m[2].metric("Residual: first/last block gradient", f"{rr:.1e}", delta=at_init.format(ratio(res.grad_norm[0])),
                 delta_color="off", delta_arrow="off")
     m[3].metric("Residual: training error (last 20 steps)", f"{float(np.mean(res.train_error[-20:])):.1%}")
-    growth = float(res.act_std[-1][-1] / res.act_std[-1][0]) if res.act_std[-1][0] > 0 else None
+    std_now = res.act_std[now["residual"]]
+    growth = float(std_now[-1] / std_now[0]) if std_now[0] > 0 else None
     st.info("  \n".join(describe_twins(pr, rr, norm=worker.config.model.norm, residual_act_growth=growth)))
 
     by_layer = granularity == "layers"
@@ -257,10 +266,11 @@ def draw(snap: TwinSnapshot) -> None:
     st.plotly_chart(twin_heatmaps(inputs, title="Backward signal ‖dL/dx‖ at each block's input (input at the top)",
                                   quantity="‖dL/dx‖", events=res.events), key="chart_input", theme=None)
     cols = st.columns(2)
-    latest = {k: n.grad_norm[-1] for k, n in nets.items()}
-    cols[0].plotly_chart(block_profile(latest, plain.names, title=f"Gradient norm per block at step "
-                                       f"{int(plain.steps[-1])}", y_title="‖∇W‖"), key="chart_profile", theme=None)
-    stds = {k: n.act_std[-1] for k, n in nets.items()}
+    latest = {k: n.grad_norm[now[k]] for k, n in nets.items()}
+    step_now = int(plain.steps[now["plain"]])
+    cols[0].plotly_chart(block_profile(latest, plain.names, title=f"Gradient norm per block at step {step_now}",
+                                       y_title="‖∇W‖"), key="chart_profile", theme=None)
+    stds = {k: n.act_std[now[k]] for k, n in nets.items()}
     cols[1].plotly_chart(block_profile(stds, plain.names, title="Activation std per block", y_title="std"),
                          key="chart_act_std", theme=None)
     curves = {k: Curves(n.curve_steps, n.loss, n.train_error, n.test_steps, n.test_error) for k, n in nets.items()}
