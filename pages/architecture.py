@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pages.common import require_router
 from resnet.anatomy import (
     CIFAR_DEPTHS,
     block_anatomy,
@@ -27,6 +28,8 @@ from viz.architecture import (
     shortcut_cost_figure,
     singular_value_figure,
 )
+
+require_router(__file__)
 
 MAP_SIZE = 56  # conv2_x of the ImageNet nets: where the paper's Fig. 5 blocks sit
 SHORTCUT_LABELS = {
