@@ -98,8 +98,10 @@ def block_attributions(pair: Pair, *, samples: int = 32, n_steps: int = 16,
             change = _logit(net, x, target) - _logit(net, baseline, target)  # (N,)
         per_block = []
         for i, block in enumerate(net.blocks):
+            # Conductance sums differences of the layer between consecutive steps: trapezoid steps include
+            # the baseline and the input, Gauss-Legendre's (Captum's default) do not and lose both ends.
             conductance = LayerConductance(net, branch_output(block)).attribute(
-                x, baselines=baseline, target=target, n_steps=n_steps,
+                x, baselines=baseline, target=target, n_steps=n_steps, method="riemann_trapezoid",
                 internal_batch_size=internal_batch_size(len(x)))
             per_block.append(conductance.flatten(1).sum(1).detach())  # (N,)
             if on_progress is not None:

@@ -124,7 +124,7 @@ def check_landscape(resolution: int, samples: int, span: float, points_1d: int) 
     _check("points along the 1-D slice", points_1d, RESOLUTION_1D, samples, span)
 
 
-def _subset(pair: Pair, samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_samples(pair: Pair, samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed random subset of the training set, the same for both twins."""
     n = len(pair.data.train_y)
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: min(samples, n)]
@@ -152,7 +152,7 @@ def landscape_1d(pair: Pair, *, resolution: int = 51, samples: int = 256, span: 
 def _landscape(pair: Pair, resolution: int, dims: int, samples: int, span: float, seed: int,
                chunk: int) -> Iterator[Landscape]:
     int_in("chunk", chunk, 1, resolution)
-    x, y = _subset(pair, samples, seed)
+    x, y = loss_samples(pair, samples, seed)
     alphas = np.linspace(-span, span, resolution)
     betas = alphas.copy() if dims == 2 else np.zeros(1)
     evaluators = {name: _Evaluator(net, x, y, seed, dims) for name, net in pair.nets()}

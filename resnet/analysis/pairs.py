@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ class Pair:
     config: TrainConfig  # the residual net's config; the plain twin differs only in `residual`
     source: str  # where the pair came from, in words
     test_error: tuple[float, float]  # (plain, residual) on the full test set
+    fingerprint: str  # digest of both nets' weights and buffers and the data set's name
 
     def nets(self) -> tuple[tuple[str, ResidualNet], tuple[str, ResidualNet]]:
         """(("plain", net), ("residual", net)), in the order every view draws them."""
@@ -63,7 +65,7 @@ class Pair:
     @property
     def key(self) -> str:
         """A string that identifies the pair, for caching results computed from it."""
-        return self.source
+        return self.fingerprint
 
 
 def train_pair(preset: str = DEFAULT_PRESET, *, seed: int = 0, device: str = "auto",
@@ -71,21 +73,28 @@ def train_pair(preset: str = DEFAULT_PRESET, *, seed: int = 0, device: str = "au
     """Train the preset's plain net and residual twin (same seed, weights and batches) and freeze them."""
     choice("preset", preset, tuple(PRESETS))
     p = PRESETS[preset]
-    config = p.config.replace(seed=seed, device=device, test_every=p.steps)
-    plain, residual = twin_trainers(config, total_steps=p.steps)
+    return train_twin_pair(p.config.replace(seed=seed, device=device), p.steps, on_progress=on_progress,
+                           name=preset)
+
+
+def train_twin_pair(config: TrainConfig, steps: int, *, on_progress: Progress | None = None,
+                    name: str = "pair") -> Pair:
+    """Train `config`'s plain net and residual twin for `steps` steps each and freeze them."""
+    config = config.replace(test_every=steps)  # score the test set once, at the end
+    plain, residual = twin_trainers(config, total_steps=steps)
     try:
-        for done_before, (name, trainer) in enumerate((("plain", plain), ("residual", residual))):
+        for done_before, (twin, trainer) in enumerate((("plain", plain), ("residual", residual))):
             while trainer.step():
                 if on_progress is not None and trainer.step_count % 10 == 0:
-                    fraction = (done_before * p.steps + trainer.step_count) / (2 * p.steps)
-                    on_progress(fraction, f"training the {name} net: step {trainer.step_count} of {p.steps}")
+                    fraction = (done_before * steps + trainer.step_count) / (2 * steps)
+                    on_progress(fraction, f"training the {twin} net: step {trainer.step_count} of {steps}")
             if trainer.status != "finished":
-                raise ValueError(f"the {name} net of preset {preset!r} did not finish training: {trainer.message}")
+                raise ValueError(f"the {twin} net of {name} did not finish training: {trainer.message}")
     finally:
         plain.close()
         residual.close()
     return freeze_pair(plain.model, residual.model, residual.data, config,
-                       source=f"{preset}, seed {seed}, trained here on {plain.device.type}")
+                       source=f"{name}, seed {config.seed}, trained here on {plain.device.type}")
 
 
 def stored_candidates(store: RunStore) -> tuple[list[RunInfo], list[RunInfo]]:
@@ -133,10 +142,15 @@ def freeze_pair(plain: ResidualNet, residual: ResidualNet, data: Dataset, config
         raise ValueError("a pair needs a plain net (no shortcuts) and a residual net, in that order")
     check_twins(plain, residual)
     errors = []
+    digest = hashlib.sha256(data.name.encode())
     for net in (plain, residual):
         net.eval().requires_grad_(False)
         errors.append(error_rate(net, data))
-    return Pair(plain, residual, data, config.replace(residual=True), source, (errors[0], errors[1]))
+        for name, tensor in net.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return Pair(plain, residual, data, config.replace(residual=True), source, (errors[0], errors[1]),
+                digest.hexdigest()[:16])
 
 
 def check_twins(plain: ResidualNet, residual: ResidualNet) -> None:
