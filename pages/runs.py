@@ -177,29 +177,35 @@ other = c2.selectbox("Compare with", [None] + [i for i in by_id if i != run_id],
 quantity = c3.selectbox("Heatmap of", list(QUANTITIES), format_func=QUANTITIES.get, key="runs_quantity")
 
 info = by_id[run_id]
-chosen = [info] + ([by_id[other]] if other is not None else [])
-data = [load_run(str(store.path), r.id, (r.steps, r.status)) for r in chosen]
-colors = run_colors([d.info.residual for d in data])
 st.caption(" · ".join(f"**{k}** {v}" for k, v in facts(info)[1:]))
 if info.message:
     st.warning(info.message)
-
-total = max(int(d.info.steps) for d in data)
-step_key, play_key = f"runs_step_{run_id}_{other}", f"runs_play_{run_id}_{other}"
+chosen = [run_id] + ([other] if other is not None else [])
+step_key, play_key, end_key = (f"runs_{what}_{run_id}_{other}" for what in ("step", "play", "end"))
 playing = bool(st.session_state.get(play_key))
+live = info.status == "running"
 
 
-@st.fragment(run_every=REPLAY_TICK_S if playing else (2.0 if info.status == "running" else None))
+@st.fragment(run_every=REPLAY_TICK_S if playing else (2.0 if live else None))
 def replay() -> None:
-    """The run's figures up to the slider's iteration; Play advances the slider."""
+    """The run's figures up to the slider's iteration; Play advances the slider; a live run is re-read."""
+    now = [store.run(i) for i in chosen]
+    if live and now[0].status != "running":
+        st.rerun()  # it has just ended: redraw the page once, without the timer
+    data = [load_run(str(store.path), r.id, (r.steps, r.status)) for r in now]
+    colors = run_colors([r.residual for r in now])
     if not any(len(d.history) or len(d.metrics.steps) for d in data):
         st.info("This run has no recorded steps.")
         return
+    total = max(int(r.steps) for r in now)
     if total < 2:
         for fig in figures(data, colors, quantity, None):
             st.plotly_chart(fig)
         return
-    st.session_state.setdefault(step_key, total)
+    # A slider left at the end follows the end while a live run grows.
+    if step_key not in st.session_state or st.session_state[step_key] == st.session_state.get(end_key):
+        st.session_state[step_key] = total
+    st.session_state[end_key] = total
     if playing:
         nxt = min(total, int(st.session_state[step_key]) + max(1, total // REPLAY_FRAMES))
         st.session_state[step_key] = nxt
@@ -217,7 +223,6 @@ def replay() -> None:
     st.plotly_chart(curves, key="runs_curves")
     st.plotly_chart(heat, key="runs_heat")
     st.plotly_chart(profile, key="runs_profile")
-
 
 replay()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from resnet.runs import RunStore, record
+from resnet.runs import RunRecorder, RunStore, record
 from resnet.sweep import run_sweep
 from resnet.trainer import TrainConfig, Trainer
 from tests.conftest import assert_no_exception, screenshot, wait_idle
@@ -151,3 +151,22 @@ def test_degradation_and_runs_in_the_browser(page) -> None:
     wait_idle(page)
     assert_no_exception(page)
     assert screenshot(page, "runs").exists()
+
+
+def test_a_live_run_is_reread_and_the_slider_follows_its_end() -> None:
+    store = RunStore()
+    trainer = Trainer(SMALL.replace(depth=8), total_steps=40)
+    recorder = RunRecorder(store, trainer, flush_every=1)
+    for _ in range(5):
+        trainer.step()
+        recorder.update(trainer)
+    at = page(RUNS)
+    key = f"runs_step_{recorder.run_id}_None"
+    assert at.slider(key=key).value == 5 and RunStore().run(recorder.run_id).status == "running"
+    for _ in range(4):
+        trainer.step()
+        recorder.update(trainer)
+    at.run()
+    assert not at.exception and at.slider(key=key).value == 9
+    recorder.finish(trainer)
+    trainer.close()
