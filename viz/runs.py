@@ -83,7 +83,12 @@ def run_curves_figure(runs: Sequence[RunCurves], *, events: Sequence[tuple[int, 
     if upto is not None and ends and upto < max(ends):  # the replay cursor
         for col in (1, 2):
             fig.add_vline(x=upto, line=dict(color="#222", width=2), row=1, col=col)
-    fig.update_yaxes(type="log", exponentformat="power", title_text="loss", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="loss", row=1, col=1)
+    losses = np.concatenate([np.asarray(r.loss, dtype=np.float64) for r in runs]) if runs else np.zeros(0)
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    if losses.size:  # 1-2-5 ticks: plotly's own crowd a log axis that spans less than a decade
+        ticks = log_ticks(float(np.log10(losses.min())), float(np.log10(losses.max())))
+        fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=1)
     fig.update_yaxes(title_text="error (%)", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="iterations")
     if ends:  # the axis keeps the whole run's length while a replay grows into it
@@ -129,8 +134,8 @@ def heatmaps_figure(grids: Sequence[HeatGrid], *, quantity: str, upto: int | Non
             z=_log10(g.values[keep]).T, x=g.steps[keep], y=list(g.names), coloraxis="coloraxis", name=g.label,
             hovertemplate=f"{g.label}<br>%{{y}}<br>iteration %{{x}}<br>{quantity} = 10^%{{z:.2f}}<extra></extra>",
         ), row=1, col=col)
-        fig.update_yaxes(autorange="reversed", type="category", title_text="block (input at top)" if col == 1
-                         else None, row=1, col=col)
+        fig.update_yaxes(autorange="reversed", type="category", automargin=True,
+                         title_text="block (input at top)" if col == 1 else None, row=1, col=col)
         fig.update_xaxes(title_text="iterations", range=[float(g.steps.min()) - 0.5, float(g.steps.max()) + 0.5]
                          if len(g.steps) else None, row=1, col=col)
     if span is not None:
@@ -162,8 +167,9 @@ def block_profile_figure(profiles: Sequence[Profile], *, quantity: str, step: in
         fig.add_trace(go.Scatter(x=list(p.names), y=np.asarray(p.values, dtype=np.float64), mode="lines+markers",
                                  name=p.label, line=dict(color=p.color, width=3), marker=dict(size=7),
                                  hovertemplate=f"{p.label}<br>%{{x}}<br>{quantity} = %{{y:.3e}}<extra></extra>"))
-    fig.update_xaxes(title_text="block (input → output)", type="category", tickangle=-45)
-    fig.update_yaxes(title_text=quantity, type="log" if log_y else "linear", exponentformat="power")
+    fig.update_xaxes(title_text="block (input → output)", type="category", tickangle=-45, automargin=True)
+    fig.update_yaxes(title_text=quantity, type="log" if log_y else "linear", exponentformat="power",
+                     automargin=True)
     title = f"{quantity} per block" + ("" if step is None else f" at iteration {step}")
     return styled(fig, title=title, height=height)
 
