@@ -85,8 +85,8 @@ def test_response_figure_layer_order_and_sorted() -> None:
     std = np.array([0.5, 2.0, 1.0])
     fig = response_std_figure([ResponseCurve(20, False, std), ResponseCurve(20, True, std / 2)])
     assert len(fig.data) == 4
-    top = [t for t in fig.data if t.yaxis == "y"]
-    bottom = [t for t in fig.data if t.yaxis == "y2"]
+    top = [t for t in fig.data if t.xaxis == "x"]
+    bottom = [t for t in fig.data if t.xaxis == "x2"]
     np.testing.assert_allclose(top[0].y, std)
     np.testing.assert_allclose(bottom[0].y, [2.0, 1.0, 0.5])
     assert [t.showlegend for t in top] == [True, True] and not any(t.showlegend for t in bottom)
