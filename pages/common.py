@@ -9,6 +9,7 @@ import streamlit as st
 from resnet.devices import available_devices
 
 ROUTED = "_routed"  # set by app.py on every run, taken by the page it routes to
+REROUTED = "_rerouted"  # a page handed over to the router once in this session
 
 
 def sidebar_settings() -> tuple[str, int]:
@@ -43,7 +44,8 @@ def require_router(page_file: str) -> None:
     rerun goes through app.py, which then routes the same address to this page (pages are
     matched by their URL path, which both layouts take from the file name).
     """
-    if st.session_state.pop(ROUTED, False):
-        return
+    if st.session_state.pop(ROUTED, False) or st.session_state.get(REROUTED):
+        return  # routed, or rerouted once already (a page run on its own, as in a test, runs as it is)
+    st.session_state[REROUTED] = True
     st.navigation([st.Page(page_file, url_path=Path(page_file).stem)], position="hidden")
     st.rerun()
