@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.common import ensure_defaults
+from pages.common import ensure_defaults, require_router
 from resnet.data import default_root
 from resnet.runs import RunStore, StoreError
 from resnet.sweep import PAPER_DEPTHS, STALE_AFTER_S, SweepJob, check_sweep, sweep_datasets
@@ -79,6 +79,7 @@ def start_sweep(store: RunStore, dataset: str, depths: list[int], nets: list[str
     st.session_state["deg_sweep"] = job.tag
 
 
+require_router(__file__)
 ensure_defaults()
 st.title("Degradation: deeper plain nets train worse")
 st.markdown(
@@ -99,13 +100,15 @@ running = job is not None and job.alive
 with st.form("deg_form", border=True):
     c1, c2, c3, c4, c5 = st.columns([1.2, 2, 1.4, 1, 1])
     datasets = sweep_datasets()
-    dataset = c1.selectbox("Data set", datasets, help="digits: scikit-learn's 8x8 digits at 16x16, offline")
-    depths = c2.multiselect("Depths", PAPER_DEPTHS, default=[20, 56], help="6n+2 layers, as in the paper")
-    nets = c3.multiselect("Nets", ["Plain", "Residual"], default=["Plain", "Residual"])
-    steps = c4.number_input("Steps", min_value=10, max_value=20_000, value=400, step=50,
+    dataset = c1.selectbox("Data set", datasets, key="deg_dataset",
+                           help="digits: scikit-learn's 8x8 digits at 16x16, offline")
+    depths = c2.multiselect("Depths", PAPER_DEPTHS, default=[20, 56], key="deg_depths",
+                            help="6n+2 layers, as in the paper")
+    nets = c3.multiselect("Nets", ["Plain", "Residual"], default=["Plain", "Residual"], key="deg_nets")
+    steps = c4.number_input("Steps", min_value=10, max_value=20_000, value=400, step=50, key="deg_steps",
                             help="iterations per net (batch 128, SGD lr 0.1, momentum 0.9, wd 1e-4)")
-    width = c5.select_slider("Width", WIDTHS, value=8, help="first-stage filters; the paper uses 16")
-    submitted = st.form_submit_button("Train", type="primary", disabled=running)
+    width = c5.select_slider("Width", WIDTHS, value=8, key="deg_width", help="first-stage filters; the paper uses 16")
+    submitted = st.form_submit_button("Train", type="primary", disabled=running, key="deg_train")
 if "cifar10" not in datasets:
     st.caption(f"CIFAR-10 appears here once a local copy sits under `{default_root()}` (torchvision's "
                "`cifar-10-batches-py` folder); the app never downloads it.")
@@ -117,7 +120,7 @@ if submitted:
 if running:
     st.caption("Training runs in the background while this page is open; leave it for more than "
                f"{STALE_AFTER_S / 60:.0f} minutes and the sweep stops (what it trained stays in the store).")
-    if st.button("Stop", help="stop after the current step; finished runs stay in the store"):
+    if st.button("Stop", key="deg_stop", help="stop after the current step; finished runs stay in the store"):
         job.stop()
 
 sweeps = store.sweeps()

@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages.common import require_router
 from resnet.runs import RunInfo, RunSnapshot, RunStore, StoreError
 from viz.runs import (
     HeatGrid,
@@ -140,6 +141,7 @@ def import_ui(store: RunStore) -> None:
             st.success(f"Imported run(s) {', '.join(map(str, ids))}.")
 
 
+require_router(__file__)
 st.title("Runs")
 st.markdown("Every run in the store, recorded here or on another machine, drawn with no training. "
             "Record on a GPU box with `python -m resnet train ...`, copy the run file, replay it here.")
