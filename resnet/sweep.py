@@ -20,16 +20,15 @@ from resnet.nets import check_cnn_depth
 from resnet.responses import layer_response_std
 from resnet.runs import RunStore, record
 from resnet.trainer import MAX_STEPS, TrainConfig, Trainer, twin_trainers
+from resnet.worker import SLOTS, max_workers
 
 PAPER_DEPTHS = (20, 32, 44, 56, 110)
 FIG1_DEPTHS = (20, 56)  # the two plain nets of Fig. 1
 RESPONSE_SAMPLES = 500  # test images the Fig. 7 responses are measured on
 MAX_SEEDS = 20
-MAX_JOBS = 2  # sweeps training at once in one app server (each takes the CPU it can get)
 STALE_AFTER_S = 300.0  # a page that has not polled for this long is gone (or left): its sweep stops
 # torchvision data sets a CNN sweep can use once a local copy sits under the data root.
 LOCAL_COPIES = {"mnist": "MNIST/raw", "fashion_mnist": "FashionMNIST/raw", "cifar10": "cifar-10-batches-py"}
-_slots = threading.BoundedSemaphore(MAX_JOBS)
 
 
 @dataclass(frozen=True)
@@ -176,8 +175,10 @@ class SweepJob:
 
     def start(self) -> None:
         """Start training, or a ValueError when the server already trains its maximum of sweeps."""
-        if not _slots.acquire(blocking=False):
-            raise ValueError(f"this server is already training {MAX_JOBS} sweeps; wait for one to finish")
+        # One cap for every kind of training in this server (live twins and sweeps alike).
+        if not SLOTS.acquire(id(self)):
+            raise ValueError(f"{max_workers()} sessions are training right now, the most this server allows; "
+                             "please try again in a moment")
         self.state = "running"
         self._thread.start()
 
@@ -219,5 +220,5 @@ class SweepJob:
             self.error = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             self.state = "failed"
         finally:
-            _slots.release()
+            SLOTS.release(id(self))
 
