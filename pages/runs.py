@@ -215,7 +215,8 @@ def replay() -> None:
             st.session_state[play_key] = False
             st.rerun()
     b, s = st.columns([1, 6], vertical_alignment="bottom")
-    if b.button("⏸ Pause" if playing else "▶ Play", key=f"runs_play_button_{run_id}_{other}", width="stretch"):
+    if b.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                key=f"runs_play_button_{run_id}_{other}", width="stretch"):
         if not playing and st.session_state[step_key] >= total:
             st.session_state[step_key] = 1
         st.session_state[play_key] = not playing

@@ -702,22 +702,31 @@ class RunRecorder:
         self._events += len(events)
         self._last_flush = time.monotonic()
 
-    def finish(self, trainer: Trainer, status: str | None = None) -> str:
-        """Commit the rest, the final status and (unless it diverged or failed) the final weights."""
+    def finish(self, trainer: Trainer, status: str | None = None,
+               before_close: Callable[[int, Trainer], None] | None = None) -> str:
+        """Commit the rest, the final weights (unless it diverged or failed) and then the final status.
+
+        `before_close(run_id, trainer)` runs for a trained net before the status is written, so a
+        reader that sees the status also sees what it stored.
+        """
         self.flush(trainer)
         status = status or {"ready": "stopped", "running": "stopped"}.get(trainer.status, trainer.status)
         if status in ("finished", "stopped") and trainer.step_count:
             self.store.save_weights(self.run_id, trainer.model.state_dict(), step=trainer.step_count)
+            if before_close is not None:
+                before_close(self.run_id, trainer)
         self.store.finish(self.run_id, status, seconds=trainer.seconds, message=trainer.message)
         return status
 
 
 def record(store: RunStore, trainer: Trainer, *, name: str | None = None, sweep: str | None = None,
            should_stop: Callable[[], bool] | None = None, on_step: Callable[[Trainer], None] | None = None,
-           flush_every: int = 100, flush_seconds: float = 2.0) -> int:
+           before_close: Callable[[int, Trainer], None] | None = None, flush_every: int = 100,
+           flush_seconds: float = 2.0) -> int:
     """Train `trainer` to its end (or until `should_stop`), recording into `store`; returns the run id.
 
-    Ctrl-C closes the run as "stopped" and an error as "failed" (then both propagate).
+    Ctrl-C closes the run as "stopped" and an error as "failed" (then both propagate);
+    `before_close` is passed to `RunRecorder.finish`.
     """
     recorder = RunRecorder(store, trainer, name=name, sweep=sweep, flush_every=flush_every,
                            flush_seconds=flush_seconds)
@@ -738,5 +747,5 @@ def record(store: RunStore, trainer: Trainer, *, name: str | None = None, sweep:
         status, trainer.message = "failed", _one_line(err)
         raise
     finally:
-        recorder.finish(trainer, status)
+        recorder.finish(trainer, status, before_close)
     return recorder.run_id

@@ -129,10 +129,7 @@ def run_sweep(store: RunStore, base: TrainConfig, depths: Sequence[int], *, step
         report(trainer)
         try:
             run_id = record(store, trainer, name=label, sweep=tag, should_stop=should_stop, on_step=report,
-                            flush_seconds=flush_seconds)
-            if trainer.status in ("finished", "stopped") and trainer.step_count:
-                responses = layer_response_std(trainer.model, trainer.data.test_x[:RESPONSE_SAMPLES])
-                store.save_responses(run_id, responses.names, responses.std)
+                            before_close=_save_responses(store), flush_seconds=flush_seconds)
         finally:
             trainer.close()
         summary = store.summary(run_id)
@@ -141,6 +138,16 @@ def run_sweep(store: RunStore, base: TrainConfig, depths: Sequence[int], *, step
                              train_error=summary.train_error, test_error=summary.test_error, steps=info.steps,
                              seconds=round(info.seconds, 2)))
     return rows
+
+
+def _save_responses(store: RunStore) -> Callable[[int, Trainer], None]:
+    """Store a trained net's Fig. 7 responses on test images (eval mode, as the net is used)."""
+
+    def save(run_id: int, trainer: Trainer) -> None:
+        responses = layer_response_std(trainer.model, trainer.data.test_x[:RESPONSE_SAMPLES])
+        store.save_responses(run_id, responses.names, responses.std)
+
+    return save
 
 
 def _twin(config: TrainConfig, residual: bool, steps: int) -> Trainer:

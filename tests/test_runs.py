@@ -19,10 +19,11 @@ import torch
 
 from resnet.probes import ProbeHistory
 from resnet.runs import MAX_POINTS, RunStore, StoreError, default_store_path, pid_alive, read_state_dict, record
-from resnet.trainer import TrainConfig, Trainer
+from resnet.trainer import ModelSpec, TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = TrainConfig(dataset="spirals", test_every=5).replace(family="mlp", depth=3, width=8, act="tanh", norm="none")
+TINY = TrainConfig(model=ModelSpec(family="mlp", depth=3, width=8, act="tanh", norm="none"), dataset="spirals",
+                   test_every=5)
 
 
 def tiny_trainer(steps: int = 23, **changes) -> Trainer:
@@ -383,3 +384,15 @@ def test_two_processes_write_one_store_without_locking_errors(tmp_path: Path) ->
     assert all(r.steps == 300 and r.status == "finished" for r in store.runs())
     assert store.integrity_check() == "ok"
     assert json.loads(json.dumps([r.to_dict() for r in store.runs()]))  # rows stay JSON-able
+
+
+def test_before_close_runs_before_the_final_status_only_for_trained_nets() -> None:
+    store = RunStore()
+    seen = []
+    trainer = tiny_trainer(4)
+    run_id = record(store, trainer, before_close=lambda rid, t: seen.append((rid, store.run(rid).status,
+                                                                             t.step_count)))
+    assert seen == [(run_id, "running", 4)] and store.run(run_id).status == "finished"
+    diverging = tiny_trainer(30, lr=1e3)
+    record(store, diverging, before_close=lambda rid, t: seen.append(rid))
+    assert len(seen) == 1  # a diverged net is not a trained one

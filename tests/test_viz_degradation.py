@@ -174,3 +174,11 @@ def test_report_is_standalone_html() -> None:
     assert not re.findall(r"<script[^>]*\bsrc=", page) and len(page) > 1_000_000
     assert page.count('class="plotly-graph-div"') == 2
     assert "<td>CNN depth 20</td>" in page
+
+
+def test_loss_axis_ticks_on_short_and_narrow_ranges() -> None:
+    wide = run_curves_figure([run_curves("#1", RESIDUAL)])  # loss 2 -> 0.1: 1-2-5 ticks
+    assert list(wide.layout.yaxis.tickvals) == [0.1, 0.2, 0.5, 1.0, 2.0]
+    flat = RunCurves("#2", PLAIN, np.arange(1, 11.0), np.linspace(2.35, 2.26, 10), np.zeros(10), np.zeros(0),
+                     np.zeros(0))
+    assert run_curves_figure([flat]).layout.yaxis.tickvals is None  # plotly's own ticks, not none at all

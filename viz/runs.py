@@ -88,7 +88,8 @@ def run_curves_figure(runs: Sequence[RunCurves], *, events: Sequence[tuple[int, 
     losses = losses[np.isfinite(losses) & (losses > 0)]
     if losses.size:  # 1-2-5 ticks: plotly's own crowd a log axis that spans less than a decade
         ticks = log_ticks(float(np.log10(losses.min())), float(np.log10(losses.max())))
-        fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=1)
+        if len(ticks) >= 2:  # else the range is too narrow for 1-2-5 steps: plotly's own ticks are fine
+            fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=1)
     fig.update_yaxes(title_text="error (%)", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="iterations")
     if ends:  # the axis keeps the whole run's length while a replay grows into it
