@@ -92,6 +92,9 @@ def _add_model_flags(p: argparse.ArgumentParser, *, family: bool) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--data-root", help="folder holding torchvision data sets")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (CUDA only)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels-last memory format for CNNs (CUDA only)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     _add_store(p)
 
@@ -154,7 +157,8 @@ def _config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
                "residual": getattr(args, "residual", None), "width": args.width, "block": args.block,
                "shortcut": args.shortcut, "preact": args.preact, "norm": args.norm, "act": args.act,
                "dataset": args.dataset, "lr": args.lr, "batch_size": args.batch, "optimizer": args.optimizer,
-               "schedule": args.schedule, "seed": args.seed, "device": args.device, "data_root": args.data_root}
+               "schedule": args.schedule, "seed": args.seed, "device": args.device, "data_root": args.data_root,
+               "amp": args.amp, "channels_last": args.channels_last}
     return base.replace(**{k: v for k, v in changes.items() if v is not None})
 
 

@@ -25,7 +25,7 @@ def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
 
 
 def test_train_records_a_run_and_prints_its_summary(capsys: pytest.CaptureFixture) -> None:
-    code, out, err = run_cli(capsys, "train", *TINY, "--plain", "--lr", "0.05", "--seed", "3", "--json")
+    code, out, err = run_cli(capsys, "train", *TINY, "--plain", "--lr", "0.05", "--seed", "3", "--amp", "--json")
     assert code == 0
     summary = json.loads(out)
     assert summary["status"] == "finished" and summary["steps"] == 12 and summary["name"] == "plain-3"
@@ -33,6 +33,7 @@ def test_train_records_a_run_and_prints_its_summary(capsys: pytest.CaptureFixtur
     assert "12/12" in err and "it/s" in err  # the progress bar, on stderr
     info = RunStore().run(summary["run_id"])
     assert (info.config.lr, info.config.seed, info.residual, info.config.model.family) == (0.05, 3, False, "mlp")
+    assert info.config.amp and not info.config.channels_last  # recorded as asked; autocast acts on CUDA only
 
 
 def test_a_preset_is_the_base_and_flags_override_it(capsys: pytest.CaptureFixture) -> None:
