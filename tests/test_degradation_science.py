@@ -30,18 +30,7 @@ def test_trainer_defaults_are_the_papers_recipe() -> None:
         "A", "basic", "batch", "relu", False)
 
 
-@pytest.fixture
-def one_thread():
-    """Train on one CPU thread: these small convolutions gain little from a second one, and when the CPU is
-    shared OpenMP threads spin-wait (measured on a loaded 2-core machine: 1,276 s with two threads, ~150 s
-    with one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_degradation_ordering_on_digits(one_thread) -> None:
+def test_degradation_ordering_on_digits() -> None:
     """Plain-56 trains clearly worse than plain-20; its residual twin clearly better than it (He et al., Fig. 1).
 
     200 steps of the paper's recipe at width 8 (the full check, 400 steps, is `python -m resnet sweep`).
