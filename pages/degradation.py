@@ -66,6 +66,10 @@ def start_sweep(store: RunStore, dataset: str, depths: list[int], nets: list[str
                 width: int) -> None:
     """Validate the form and start the session's sweep, or say what is wrong."""
     residual = [n == "Residual" for n in nets]
+    previous = st.session_state.get("deg_job")
+    if previous is not None and previous.alive:
+        st.warning("This session's sweep is still training: stop it first, or wait for it to finish.")
+        return
     try:
         check_sweep(sorted(depths), residual, int(steps), 1)
         base = TrainConfig(dataset=dataset, seed=int(st.session_state["seed"]),
