@@ -13,13 +13,26 @@ REROUTED = "_rerouted"  # a page handed over to the router once in this session
 
 
 def sidebar_settings() -> tuple[str, int]:
-    """Draw the shared sidebar (device, seed) and return the chosen (device, seed)."""
+    """Draw the shared sidebar (device, seed) and return the chosen (device, seed).
+
+    The values live under plain keys ("device", "seed") that the widgets copy into on change:
+    Streamlit drops a widget's own key in runs that do not draw it, and pages read these anywhere.
+    """
     devices = ["auto", *available_devices()]
-    st.sidebar.selectbox("Device", devices, key="device",
+    if st.session_state["device"] not in devices:
+        st.session_state["device"] = "auto"
+    st.session_state["sidebar_device"] = st.session_state["device"]
+    st.session_state["sidebar_seed"] = int(st.session_state["seed"])
+    st.sidebar.selectbox("Device", devices, key="sidebar_device", on_change=_copy, args=("device",),
                          help="auto picks CUDA, then Apple MPS, then the CPU")
-    st.sidebar.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed",
+    st.sidebar.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="sidebar_seed",
+                            on_change=_copy, args=("seed",),
                             help="same seed, same device: the same run, step for step")
     return st.session_state["device"], int(st.session_state["seed"])
+
+
+def _copy(name: str) -> None:
+    st.session_state[name] = st.session_state[f"sidebar_{name}"]
 
 
 def ensure_defaults() -> None:
