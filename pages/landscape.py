@@ -54,10 +54,10 @@ def run(choice: PairChoice, resolution: int, samples: int, span: float, points_1
     if pair is None:
         return
     key = (pair.key, resolution, samples, span, points_1d, choice.seed)
-    live = st.empty()
 
     def compute_2d() -> Landscape:
         update, clear = progress_bar("Evaluating the grid...")
+        live = st.empty()  # the grid so far, redrawn after every row
         try:
             for partial in landscape_2d(pair, resolution=resolution, samples=samples, span=span, seed=choice.seed):
                 update(partial.rows_done / len(partial.betas), f"row {partial.rows_done} of {len(partial.betas)}")
@@ -66,6 +66,7 @@ def run(choice: PairChoice, resolution: int, samples: int, span: float, points_1
             return partial
         finally:
             clear()
+            live.empty()
 
     def compute_1d() -> Landscape:
         with st.spinner("Evaluating the 1-D slice..."):
@@ -73,10 +74,11 @@ def run(choice: PairChoice, resolution: int, samples: int, span: float, points_1
 
     grid = remembered(("landscape-2d", *key), compute_2d)
     line = remembered(("landscape-1d", *key), compute_1d)
-    live.empty()
     caption = (pair_caption(pair) + f" Loss on {grid.samples} training samples; {resolution}x{resolution} grid "
                f"over ±{span:g}.")
-    st.session_state["landscape_result"] = (caption, grid, line, pair.data.num_classes, pair.config.model.depth)
+    errors = dict(zip(("plain", "residual"), pair.test_error, strict=True))
+    st.session_state["landscape_result"] = (caption, grid, line, pair.data.num_classes, pair.config.model.depth,
+                                            errors)
 
 
 if st.button("Run", type="primary", disabled=choice is None):
@@ -87,10 +89,10 @@ if st.button("Run", type="primary", disabled=choice is None):
         st.error(str(err))
 
 if "landscape_result" in st.session_state:
-    caption, grid, line, num_classes, depth = st.session_state["landscape_result"]
+    caption, grid, line, num_classes, depth, errors = st.session_state["landscape_result"]
     st.caption(caption)
     st.plotly_chart(landscape_contours(grid.alphas, grid.betas, grid.loss))
-    for sentence in landscape_text(grid.loss, num_classes=num_classes, depth=depth):
+    for sentence in landscape_text(grid.loss, num_classes=num_classes, depth=depth, test_error=errors):
         st.markdown(f"- {sentence}")
     st.plotly_chart(landscape_surfaces(grid.alphas, grid.betas, grid.loss))
     st.plotly_chart(landscape_line(line.alphas, line.loss, line.accuracy))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnet.analysis.lesion import changes_shape, lesion_study, lesioned_logits, skip_path
+from resnet.analysis.lesion import changes_shape, deletion_counts, lesion_study, lesioned_logits, skip_path
 from resnet.analysis.pairs import Pair, train_twin_pair
 from resnet.nets import cifar_resnet
 from resnet.shortcuts import ZeroPadShortcut
@@ -40,6 +40,13 @@ def test_random_deletions_run_from_intact_to_every_block(trained: Pair) -> None:
         assert np.ptp(result.random[twin][-1]) == 0  # k = n: every draw deletes every block
     # The residual net degrades gradually: with one block gone it keeps most of its accuracy.
     assert result.random["residual"][1].mean() > result.random["plain"][1].mean()
+
+
+def test_deep_nets_sample_the_number_of_deleted_blocks() -> None:
+    assert list(deletion_counts(9)) == list(range(10))
+    ks = deletion_counts(27)  # CNN-56
+    assert ks[0] == 0 and ks[-1] == 27 and len(ks) <= 12 and list(ks[:4]) == [0, 1, 2, 3]
+    assert (np.diff(ks) > 0).all()
 
 
 def test_deleting_nothing_is_the_net_itself(trained: Pair) -> None:

@@ -56,6 +56,8 @@ def test_lesion_text_reports_the_contrast_only_when_it_is_there() -> None:
     assert "95%" not in strong[0] and "80%" in strong[0] and "10%" in strong[0]
     assert "Veit et al. (2016) found" in strong[1]
     assert "stage2.0 (down to 50%)" in strong[2]
+    assert "With 1 of 3 blocks deleted at random, the residual net averages 60%" in strong[3]
+    assert "degrades gradually" in strong[3]
     weak = lesion_text(single={"plain": np.array([0.9, 0.9, 0.9]), "residual": np.array([0.95, 0.9, 0.9])},
                        random=random, **args)
     assert "does not show here" in weak[1]
@@ -96,11 +98,22 @@ def test_local_minima_count_basins() -> None:
 
 def test_landscape_text_says_when_the_published_contrast_does_not_appear() -> None:
     loss = {"plain": bowl(21), "residual": bowl(21)}
-    shallow = landscape_text(loss, num_classes=10, depth=20)
-    assert "single smooth basins" in shallow[2] and "56" in shallow[2]
-    deep = landscape_text(loss, num_classes=10, depth=56)
+    errors = {"plain": 0.02, "residual": 0.02}
+    shallow = landscape_text(loss, num_classes=10, depth=20, test_error=errors)
+    assert "single smooth basins" in shallow[2] and "56" in shallow[2] and len(shallow) == 3
+    deep = landscape_text(loss, num_classes=10, depth=56, test_error=errors)
     assert "does not show" in deep[2]
     assert "0.01 (plain)" in shallow[0]
+    assert "1 (plain), 1 (residual)" in shallow[1]
+
+
+def test_landscape_text_describes_a_rugged_plateau_when_there_is_one() -> None:
+    a = np.linspace(-2, 2, 21)
+    rugged = 1.0 + 0.3 * np.sin(5 * a)[None, :] * np.sin(5 * a)[:, None] + 0.2 * a[None, :] ** 2
+    text = landscape_text({"plain": rugged, "residual": bowl(21)}, num_classes=10, depth=56,
+                          test_error={"plain": 0.25, "residual": 0.02})
+    assert "rugged" in text[2]
+    assert "high plateau" in text[3] and "25.0% vs 2.0%" in text[3]
 
 
 def test_block_share_bars_and_their_sentences() -> None:

@@ -13,6 +13,8 @@ from viz.theme import PLAIN, RESIDUAL, styled
 
 TWINS = (("plain", PLAIN), ("residual", RESIDUAL))
 STAGE_NAMES = {"init": "at initialisation", "trained": "after training"}
+# Four entries do not fit beside the title of a half-width chart: put them under the plot.
+LEGEND_BELOW = dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top")
 
 
 def gradient_traces(t: np.ndarray, depths: Sequence[int], gradient: Mapping[str, np.ndarray], *,
@@ -49,8 +51,8 @@ def autocorrelation_curves(lags: np.ndarray, acf: Mapping[tuple[str, str], np.nd
     fig.add_hline(y=0.0, line=dict(color="#444", width=1))
     fig.update_xaxes(title_text="lag (points along the segment)")
     fig.update_yaxes(title_text="autocorrelation of the gradient", range=[-0.4, 1.05])
-    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
-    return styled(fig, title=f"Autocorrelation against lag, depth {depth}", height=440)
+    fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=150))
+    return styled(fig, title=f"Autocorrelation against lag, depth {depth}", height=500)
 
 
 def lag1_vs_depth(depths: Sequence[int], lag1: Mapping[tuple[str, str], np.ndarray]) -> go.Figure:
@@ -65,11 +67,11 @@ def lag1_vs_depth(depths: Sequence[int], lag1: Mapping[tuple[str, str], np.ndarr
                             name=f"{twin}, {STAGE_NAMES[stage]}",
                             hovertemplate="depth %{x}: %{y:.2f}<extra></extra>")
     fig.add_hline(y=0.0, line=dict(color="#444", width=1), annotation_text="white noise",
-                  annotation_position="bottom right")
-    fig.update_xaxes(title_text="depth (blocks)", type="log")
+                  annotation_position="bottom left")
+    fig.update_xaxes(title_text="depth (blocks)", type="log", tickvals=list(depths), ticktext=[str(d) for d in depths])
     fig.update_yaxes(title_text="lag-1 autocorrelation", range=[-0.4, 1.05])
-    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
-    return styled(fig, title="How the gradient's correlation decays with depth", height=440)
+    fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=150))
+    return styled(fig, title="How the gradient's correlation decays with depth", height=500)
 
 
 def shattered_text(depths: Sequence[int], lag1: Mapping[tuple[str, str], np.ndarray], *, norm: str,

@@ -22,6 +22,7 @@ from resnet.nets import ResidualNet
 from resnet.shortcuts import ZeroPadShortcut
 
 MAX_DRAWS = 100
+MAX_K_VALUES = 12  # numbers of deleted blocks on the random-deletion curve
 Progress = Callable[[float, str], None]
 
 
@@ -84,12 +85,20 @@ def check_draws(draws: int) -> int:
     return int_in("random draws", draws, 1, MAX_DRAWS)
 
 
+def deletion_counts(n_blocks: int, points: int = MAX_K_VALUES) -> np.ndarray:
+    """The k of the random-deletion curve: every k from 0 to n_blocks, or `points` of them spread
+    geometrically (dense where accuracy changes fastest, at small k) when there are more blocks."""
+    if n_blocks + 1 <= points:
+        return np.arange(n_blocks + 1)
+    return np.unique(np.r_[0, np.round(np.geomspace(1, n_blocks, points - 1)).astype(int)])
+
+
 def lesion_study(pair: Pair, *, draws: int = 20, seed: int = 0, on_progress: Progress | None = None) -> LesionResult:
     """Accuracy after deleting each block, and after deleting k random blocks (`draws` draws per k)."""
     check_draws(draws)
     int_in("seed", seed, 0, 2**31 - 1)
     n_blocks = len(pair.residual.blocks)
-    ks = np.arange(0, n_blocks + 1)
+    ks = deletion_counts(n_blocks)
     rng = np.random.default_rng(seed)
     # Both twins lose the same blocks in each draw, so their curves differ only by the shortcut.
     subsets = [[rng.choice(n_blocks, size=k, replace=False).tolist() for _ in range(draws)] for k in ks]

@@ -99,7 +99,8 @@ def train_twin_pair(config: TrainConfig, steps: int, *, on_progress: Progress | 
 
 def stored_candidates(store: RunStore) -> tuple[list[RunInfo], list[RunInfo]]:
     """(plain runs, residual runs) of the store that ended with weights kept, newest first."""
-    ended = [r for r in store.runs() if r.status in ("finished", "stopped")]
+    # The store keeps final weights of finished runs and of runs stopped after at least one step.
+    ended = [r for r in store.runs() if r.status in ("finished", "stopped") and r.steps > 0]
     return [r for r in ended if not r.residual], [r for r in ended if r.residual]
 
 
