@@ -239,6 +239,11 @@ def draw(snap: TwinSnapshot) -> None:
         st.warning(snap.message)
     if not nets or nets["plain"].latest is None:
         st.info("Press Train (or Step) to start both nets; the views fill in as they learn.")
+        # Empty axes where the heatmaps will be: the layout does not jump, and the browser has
+        # loaded Plotly before the first numbers arrive.
+        empty = {k: Grid(np.zeros(0), np.zeros((0, len(names))), names) for k in ("plain", "residual")}
+        st.plotly_chart(twin_heatmaps(empty, title="Gradient norm of each block (input at the top)",
+                                      quantity="‖∇W‖"), key="chart_grad", theme=None)
         return
     plain, res = nets["plain"], nets["residual"]
     # Sentences and profiles use each twin's latest finite step, so a diverged run still reads.

@@ -32,7 +32,7 @@ def test_vanishing_preset_trains_and_toggles(page) -> None:
     started = time.monotonic()
     page.get_by_role("button", name="Train", exact=True).click()
     # Two heatmaps per panel row: wait until both gradient heatmaps are drawn.
-    page.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer', timeout=60_000)
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer image', timeout=60_000)
     seconds_to_heatmap = time.monotonic() - started
     page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length >= 5",
                            timeout=60_000)
