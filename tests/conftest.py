@@ -35,6 +35,29 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("GFL_STORE", str(tmp_path_factory.mktemp("store") / "runs.db"))
 
 
+def untrained_digits_pair(seed: int):
+    """Untrained CIFAR-style twins (depth 8, width 4) on digits, BN statistics taken from the data.
+
+    Properties such as completeness or filter norms hold at any weights, so no training is needed.
+    """
+    import torch
+
+    from resnet.analysis.pairs import freeze_pair
+    from resnet.data import load_dataset
+    from resnet.nets import cifar_resnet
+    from resnet.trainer import TrainConfig, copy_matching
+
+    torch.manual_seed(seed)
+    residual = cifar_resnet(8, residual=True, width=4, in_channels=1)
+    plain = cifar_resnet(8, residual=False, width=4, in_channels=1)
+    copy_matching(residual, plain)
+    data = load_dataset("digits")
+    with torch.no_grad():  # BN statistics of real data, as a trained net has
+        for net in (plain, residual):
+            net.train()(data.train_x[:512])
+    return freeze_pair(plain, residual, data, TrainConfig(), source="untrained twins")
+
+
 def free_port() -> int:
     """A free localhost TCP port."""
     with socket.socket() as s:

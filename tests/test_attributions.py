@@ -12,24 +12,15 @@ from resnet.analysis.attributions import (
     check_attribution_settings,
     input_attributions,
 )
-from resnet.analysis.pairs import Pair, freeze_pair
-from resnet.data import load_dataset
+from resnet.analysis.pairs import Pair
 from resnet.nets import cifar_resnet
-from resnet.trainer import TrainConfig, copy_matching
+from tests.conftest import untrained_digits_pair
 
 
 @pytest.fixture(scope="module")
 def pair() -> Pair:
     """Untrained CIFAR-style twins on digits, BN statistics taken from the data."""
-    torch.manual_seed(1)
-    residual = cifar_resnet(8, residual=True, width=4, in_channels=1)
-    plain = cifar_resnet(8, residual=False, width=4, in_channels=1)
-    copy_matching(residual, plain)
-    data = load_dataset("digits")
-    with torch.no_grad():
-        for net in (plain, residual):
-            net.train()(data.train_x[:512])
-    return freeze_pair(plain, residual, data, TrainConfig(), source="untrained twins")
+    return untrained_digits_pair(1)
 
 
 def test_integrated_gradients_add_up_to_the_change_of_the_logit(pair: Pair) -> None:

@@ -14,24 +14,14 @@ from resnet.analysis.landscape import (
     landscape_2d,
     loss_samples,
 )
-from resnet.analysis.pairs import Pair, freeze_pair
-from resnet.data import load_dataset
-from resnet.nets import cifar_resnet
-from resnet.trainer import TrainConfig, copy_matching
+from resnet.analysis.pairs import Pair
+from tests.conftest import untrained_digits_pair
 
 
 @pytest.fixture(scope="module")
 def pair() -> Pair:
     """Untrained CIFAR-style twins on digits: the properties tested hold at any weights."""
-    torch.manual_seed(0)
-    residual = cifar_resnet(8, residual=True, width=4, in_channels=1)
-    plain = cifar_resnet(8, residual=False, width=4, in_channels=1)
-    copy_matching(residual, plain)
-    data = load_dataset("digits")
-    with torch.no_grad():  # BN statistics of real data, as a trained net has
-        for net in (plain, residual):
-            net.train()(data.train_x[:512])
-    return freeze_pair(plain, residual, data, TrainConfig(), source="untrained twins")
+    return untrained_digits_pair(0)
 
 
 def test_each_filter_of_a_direction_has_the_norm_of_its_weight_filter(pair: Pair) -> None:
