@@ -40,7 +40,7 @@ choice = pair_ui()
 c1, c2, c3, c4 = st.columns(4)
 resolution = c1.number_input("Grid points per axis", min_value=1, value=21, step=2,
                              help=f"odd, {RESOLUTION_2D[0]} to {RESOLUTION_2D[1]}; the grid costs its square")
-samples = c2.number_input("Training samples", min_value=1, value=256, step=64,
+samples = c2.number_input("Training samples", min_value=1, value=128, step=64,
                           help=f"{SAMPLES[0]} to {SAMPLES[1]} samples the loss is averaged over")
 span = c3.number_input("Span (±)", min_value=0.01, value=1.0, step=0.25, format="%.2f",
                        help=f"the grid covers [-span, span] along both directions, at most {MAX_SPAN:g}")

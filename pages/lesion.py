@@ -29,7 +29,7 @@ with st.expander("What deleting a block means here"):
     )
 
 choice = pair_ui()
-draws = st.number_input("Random draws for each number of deleted blocks", min_value=1, value=20, step=1,
+draws = st.number_input("Random draws for each number of deleted blocks", min_value=1, value=10, step=1,
                         help=f"1 to {MAX_DRAWS}: more draws, a smoother curve and a truer spread")
 
 

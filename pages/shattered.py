@@ -56,8 +56,8 @@ norm = c2.selectbox("Normalisation", ["batch", "none"],
 width = c3.number_input("Width", min_value=1, value=64, step=16)
 c4, c5, c6 = st.columns(3)
 points = c4.number_input("Points on the segment", min_value=1, value=256, step=64, help=f"{POINTS[0]} to {POINTS[1]}")
-seeds = c5.number_input("Draws at initialisation", min_value=1, value=4, step=1, help=f"1 to {MAX_SEEDS}")
-steps = c6.number_input("Training steps (0: initialisation only)", min_value=0, value=150, step=50,
+seeds = c5.number_input("Draws at initialisation", min_value=1, value=3, step=1, help=f"1 to {MAX_SEEDS}")
+steps = c6.number_input("Training steps (0: initialisation only)", min_value=0, value=100, step=50,
                         help=f"0 to {MAX_STEPS}")
 
 if st.button("Run", type="primary"):

@@ -191,14 +191,19 @@ def test_the_page_names_the_problem_with_a_stored_pair(monkeypatch, store) -> No
 # ---- the real thing, in a browser ----------------------------------------------------------
 
 @pytest.mark.browser
-@pytest.mark.parametrize("page_name", ["lesion", "attributions", "landscape", "shattered"])
-def test_each_page_runs_its_default_in_the_browser(page, page_name: str) -> None:
-    page.goto(f"{page.app_url}/{page_name}")
+@pytest.mark.parametrize(("page_name", "title"), [("lesion", "Lesion study"), ("attributions", "Attributions"),
+                                                  ("landscape", "Loss landscape"),
+                                                  ("shattered", "Shattered gradients")])
+def test_each_page_runs_its_default_in_the_browser(page, page_name: str, title: str) -> None:
+    page.goto(page.app_url)
     wait_idle(page)
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("link", name=title, exact=True).click()
+    wait_idle(page)
+    page.get_by_role("button", name="Run").click(timeout=120_000)
     # The first page trains the default pair on the server (cached for the others).
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2"
-                           " && !document.querySelector('[data-testid=\"stProgress\"]')", timeout=600_000)
+                           " && !document.querySelector('[data-testid=\"stProgress\"]')"
+                           " && !document.querySelector('[data-testid=\"stSpinner\"]')", timeout=600_000)
     wait_idle(page, timeout_ms=600_000)
     assert_no_exception(page)
     assert page.locator('[data-testid="stAlert"]').filter(has_text="must be").count() == 0

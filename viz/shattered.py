@@ -79,8 +79,8 @@ def shattered_text(depths: Sequence[int], lag1: Mapping[tuple[str, str], np.ndar
     """Sentences on what the shattered-gradient figures show, from the same numbers."""
     deep = len(depths) - 1
     p, r = (float(np.asarray(lag1[("init", t)])[deep]) for t in ("plain", "residual"))
-    lines = [f"At initialisation, depth {depths[deep]}: the gradient's lag-1 autocorrelation is {p:.2f} for the "
-             f"plain net and {r:.2f} for the residual net (1: smooth, 0: white noise)."]
+    lines = [f"At initialisation, depth {depths[deep]}: the gradient's lag-1 autocorrelation is {_r(p)} for the "
+             f"plain net and {_r(r)} for the residual net (1: smooth, 0: white noise)."]
     if p < 0.2 <= r:
         lines.append("The plain net's gradient has shattered into noise; the residual net's has not: "
                      "Balduzzi et al.'s (2017) finding.")
@@ -92,7 +92,7 @@ def shattered_text(depths: Sequence[int], lag1: Mapping[tuple[str, str], np.ndar
         lines.append("At these depths the plain and residual gradients are about equally smooth for this setting.")
     if ("trained", "plain") in lag1:
         tp, tr = (float(np.asarray(lag1[("trained", t)])[deep]) for t in ("plain", "residual"))
-        lines.append(f"After training: {tp:.2f} (plain) and {tr:.2f} (residual) at depth {depths[deep]}; training "
+        lines.append(f"After training: {_r(tp)} (plain) and {_r(tr)} (residual) at depth {depths[deep]}; training "
                      f"error {_fraction(train_error['plain'][deep])} and "
                      f"{_fraction(train_error['residual'][deep])}.")
         failed = [f"{t} at depth {d}" for t in ("plain", "residual") for d, bad in zip(depths, diverged[t], strict=True)
@@ -100,6 +100,11 @@ def shattered_text(depths: Sequence[int], lag1: Mapping[tuple[str, str], np.ndar
         if failed:
             lines.append("Training diverged for " + ", ".join(failed) + " (no trained curve for these).")
     return lines
+
+
+def _r(x: float) -> str:
+    """Two decimals, without a minus sign on a value that rounds to zero."""
+    return f"{x:.2f}".replace("-0.00", "0.00")
 
 
 def _fraction(x: float) -> str:

@@ -82,7 +82,7 @@ def _check_indices(indices: Sequence[int], n_test: int | None) -> None:
             raise ValueError(f"test image indices must be whole numbers between 0{top}, got {i!r}")
 
 
-def block_attributions(pair: Pair, *, samples: int = 32, n_steps: int = 16,
+def block_attributions(pair: Pair, *, samples: int = 32, n_steps: int = 32,
                        on_progress: Progress | None = None) -> BlockAttribution:
     """LayerConductance through each block's F for the first `samples` test images, both twins."""
     int_in("test images for the bars", samples, *SAMPLES)

@@ -132,7 +132,7 @@ def loss_samples(pair: Pair, samples: int, seed: int) -> tuple[torch.Tensor, tor
     return pair.data.train_x[idx], pair.data.train_y[idx]
 
 
-def landscape_2d(pair: Pair, *, resolution: int = 21, samples: int = 256, span: float = 1.0, seed: int = 0,
+def landscape_2d(pair: Pair, *, resolution: int = 21, samples: int = 128, span: float = 1.0, seed: int = 0,
                  chunk: int | None = None) -> Iterator[Landscape]:
     """Yield the 2-D landscape of both twins after every row of the grid; the last one is complete."""
     _check("grid points per axis", resolution, RESOLUTION_2D, samples, span)
@@ -140,7 +140,7 @@ def landscape_2d(pair: Pair, *, resolution: int = 21, samples: int = 256, span: 
     return _landscape(pair, resolution, 2, samples, span, seed, chunk)
 
 
-def landscape_1d(pair: Pair, *, resolution: int = 51, samples: int = 256, span: float = 1.0,
+def landscape_1d(pair: Pair, *, resolution: int = 51, samples: int = 128, span: float = 1.0,
                  seed: int = 0) -> Landscape:
     """The loss of both twins along one filter-normalised direction (the first direction of the 2-D slice)."""
     _check("points along the 1-D slice", resolution, RESOLUTION_1D, samples, span)

@@ -93,7 +93,7 @@ def deletion_counts(n_blocks: int, points: int = MAX_K_VALUES) -> np.ndarray:
     return np.unique(np.r_[0, np.round(np.geomspace(1, n_blocks, points - 1)).astype(int)])
 
 
-def lesion_study(pair: Pair, *, draws: int = 20, seed: int = 0, on_progress: Progress | None = None) -> LesionResult:
+def lesion_study(pair: Pair, *, draws: int = 10, seed: int = 0, on_progress: Progress | None = None) -> LesionResult:
     """Accuracy after deleting each block, and after deleting k random blocks (`draws` draws per k)."""
     check_draws(draws)
     int_in("seed", seed, 0, 2**31 - 1)

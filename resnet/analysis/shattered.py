@@ -120,7 +120,7 @@ class ShatteredResult:
 
 
 def shattered_study(depths: Sequence[int] = (2, 5, 10, 20, 50), *, width: int = 64, norm: str = "batch",
-                    points: int = 256, seeds: int = 4, steps: int = 150, max_lag: int = 16, device: str = "cpu",
+                    points: int = 256, seeds: int = 3, steps: int = 100, max_lag: int = 16, device: str = "cpu",
                     on_progress: Progress | None = None) -> ShatteredResult:
     """Gradients along the segment for plain and residual nets at each depth: at initialisation (averaged
     over `seeds` draws of the weights) and, for seed 0, after `steps` training steps on spirals."""
