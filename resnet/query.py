@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from resnet.presets import PRESETS, get_preset
-from resnet.trainer import MAX_STEPS, ModelSpec, TrainConfig
+from resnet.trainer import MAX_STEPS, TrainConfig
 
 CUSTOM = "custom"
 DEFAULT_PRESET = "vanishing"
@@ -119,7 +118,3 @@ def setup_to_query(setup: Setup) -> dict[str, str]:
     out["steps"] = str(setup.steps)
     return out
 
-
-def model_fields() -> list[str]:
-    """Names of the ModelSpec fields (the architecture knobs)."""
-    return [f.name for f in dataclasses.fields(ModelSpec)]

@@ -6,7 +6,6 @@ import plotly.graph_objects as go
 
 PLAIN = "#d95f02"  # plain nets: warm orange throughout the app
 RESIDUAL = "#1b6ac9"  # residual nets: blue throughout the app
-TWIN_COLORS = {"plain": PLAIN, "residual": RESIDUAL}
 SEQUENTIAL = "Viridis"  # colour scale of magnitude heatmaps (perceptually uniform, colour-blind safe)
 DIVERGING = "RdBu"
 FONT_SIZE = 16
