@@ -29,7 +29,7 @@ from viz.architecture import (
     singular_value_figure,
 )
 
-require_router(__file__)
+require_router()
 
 MAP_SIZE = 56  # conv2_x of the ImageNet nets: where the paper's Fig. 5 blocks sit
 SHORTCUT_LABELS = {

@@ -18,7 +18,7 @@ from resnet.analysis.attributions import (
 )
 from viz.attributions import attribution_maps, attribution_text, block_share_bars, completeness_text
 
-require_router(__file__)
+require_router()
 
 st.title("Attributions: where a prediction flows")
 st.caption(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from resnet.devices import available_devices
 
@@ -48,17 +47,18 @@ def mark_routed() -> None:
     st.session_state[ROUTED] = True
 
 
-def require_router(page_file: str) -> None:
+def require_router() -> None:
     """Make sure this page runs inside app.py's router; if not, hand over to it and rerun.
 
     On a fresh server, until app.py has run once, Streamlit treats a folder named pages/ as its
     older multipage layout and runs a page opened by its own address on its own: no router, no
-    sidebar settings. Calling st.navigation switches that layout off for the process, so the
-    rerun goes through app.py, which then routes the same address to this page (pages are
-    matched by their URL path, which both layouts take from the file name).
+    sidebar settings. The rerun goes through app.py once that layout is off, and app.py routes
+    the same address to this page (both layouts take the URL path from the file name). The flag
+    is the one st.navigation clears; clearing it here rather than calling st.navigation with
+    this page alone avoids Streamlit's "Page not found" notice (a lone page is served at "/").
     """
     if st.session_state.pop(ROUTED, False) or st.session_state.get(REROUTED):
         return  # routed, or rerouted once already (a page run on its own, as in a test, runs as it is)
     st.session_state[REROUTED] = True
-    st.navigation([st.Page(page_file, url_path=Path(page_file).stem)], position="hidden")
+    PagesManager.uses_pages_directory = False
     st.rerun()

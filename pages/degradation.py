@@ -83,7 +83,7 @@ def start_sweep(store: RunStore, dataset: str, depths: list[int], nets: list[str
     st.session_state["deg_sweep"] = job.tag
 
 
-require_router(__file__)
+require_router()
 ensure_defaults()
 st.title("Degradation: deeper plain nets train worse")
 st.markdown(

@@ -17,7 +17,7 @@ from resnet.worker import TwinSnapshot, TwinWorker
 from viz.gradient_flow import Curves, Grid, block_profile, training_curves, twin_heatmaps
 from viz.narrative import describe_twins
 
-require_router(__file__)
+require_router()
 LIVE_STATES = ("starting", "training")
 HEATMAP_POINTS = 600  # columns per heatmap: smooth at 2 Hz however long the run
 REDRAW_SECONDS = 0.5

@@ -18,7 +18,7 @@ from resnet.analysis.landscape import (
 )
 from viz.landscape import landscape_contours, landscape_line, landscape_surfaces, landscape_text
 
-require_router(__file__)
+require_router()
 
 st.title("Loss landscape: around the trained weights")
 st.caption(

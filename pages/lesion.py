@@ -9,7 +9,7 @@ from pages.common import require_router
 from resnet.analysis.lesion import MAX_DRAWS, LesionResult, check_draws, lesion_study
 from viz.lesion import lesion_bars, lesion_curve, lesion_text
 
-require_router(__file__)
+require_router()
 
 st.title("Lesion study: delete a block")
 st.caption(

@@ -141,7 +141,7 @@ def import_ui(store: RunStore) -> None:
             st.success(f"Imported run(s) {', '.join(map(str, ids))}.")
 
 
-require_router(__file__)
+require_router()
 st.title("Runs")
 st.markdown("Every run in the store, recorded here or on another machine, drawn with no training. "
             "Record on a GPU box with `python -m resnet train ...`, copy the run file, replay it here.")

@@ -20,7 +20,7 @@ from resnet.analysis.shattered import (
 from resnet.devices import resolve_device
 from viz.shattered import autocorrelation_curves, gradient_traces, lag1_vs_depth, shattered_text
 
-require_router(__file__)
+require_router()
 
 DEPTH_CHOICES = [1, 2, 3, 5, 10, 20, 30, 50, 100]
 

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,14 +76,12 @@ def _chromium_or_fail() -> str:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `streamlit run app.py` on a free port with a fresh store; yield its base URL."""
-    _chromium_or_fail()
+@contextmanager
+def streamlit_server(workdir: Path) -> Iterator[str]:
+    """Run `streamlit run app.py` on a free port with a store under `workdir`; yield its base URL."""
     port = free_port()
-    store = tmp_path_factory.mktemp("browser-store") / "runs.db"
-    env = {**os.environ, "GFL_STORE": str(store), "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path_factory.mktemp("streamlit-log") / "server.log", "w")  # noqa: SIM115
+    env = {**os.environ, "GFL_STORE": str(workdir / "runs.db"), "PYTHONUNBUFFERED": "1"}
+    log = open(workdir / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -110,6 +109,14 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One app server for the browser tests, with a fresh store."""
+    _chromium_or_fail()
+    with streamlit_server(tmp_path_factory.mktemp("app-server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

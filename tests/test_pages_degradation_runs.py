@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -130,21 +129,11 @@ def test_runs_page_draws_replays_and_compares_with_no_training() -> None:
     assert at.session_state[f"runs_play_{res}_{plain}"] is False
 
 
-def close_router_notice(page) -> None:
-    """Close the "Page not found" notice Streamlit shows while a fresh server hands an address to the router."""
-    time.sleep(1.0)
-    notice = page.get_by_role("dialog")
-    if notice.count():
-        page.keyboard.press("Escape")
-        notice.wait_for(state="hidden", timeout=10_000)
-
-
 @pytest.mark.browser
 def test_degradation_and_runs_in_the_browser(page) -> None:
     page.goto(f"{page.app_url}/degradation")
     wait_idle(page)
     page.get_by_text("Degradation: deeper plain nets train worse").wait_for(timeout=60_000)
-    close_router_notice(page)
     depths = page.locator('[data-testid="stMultiSelect"]').nth(0)
     depths.get_by_role("button", name="Remove 56").click()  # keep depth 20 only
     nets = page.locator('[data-testid="stMultiSelect"]').nth(1)
@@ -160,7 +149,6 @@ def test_degradation_and_runs_in_the_browser(page) -> None:
     screenshot(page, "degradation")
     page.goto(f"{page.app_url}/runs")
     wait_idle(page)
-    close_router_notice(page)
     page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for(timeout=60_000)
     assert_no_exception(page)
     page.get_by_role("button", name="Play").click()
