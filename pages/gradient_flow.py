@@ -11,6 +11,7 @@ from resnet.layers import ACTS, NORMS
 from resnet.nets import BLOCKS
 from resnet.presets import PRESETS
 from resnet.query import CUSTOM, KNOBS, Setup, setup_from_query, setup_to_query
+from resnet.runs import RunStore, StoreError
 from resnet.shortcuts import SHORTCUTS
 from resnet.trainer import FAMILIES, MAX_BATCH, MAX_STEPS, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet.worker import TwinSnapshot, TwinWorker
@@ -128,7 +129,11 @@ def fresh_worker(s: Setup) -> TwinWorker:
     old = st.session_state.get("gf_worker")
     if old is not None:
         old.stop()
-    worker = TwinWorker(s.config, steps=s.steps)
+    try:
+        store, st.session_state["gf_store_error"] = RunStore(), ""
+    except StoreError as err:  # the page still trains; it says why nothing is kept
+        store, st.session_state["gf_store_error"] = None, f"Training here is not recorded in the run store: {err}"
+    worker = TwinWorker(s.config, steps=s.steps, store=store)
     st.session_state["gf_worker"] = worker
     st.session_state["gf_on"] = list(range(len(s.config.model.block_names())))
     return worker
@@ -237,6 +242,12 @@ def draw(snap: TwinSnapshot) -> None:
         st.error(snap.message)
     elif snap.message and snap.state in ("idle", "stopped"):
         st.warning(snap.message)
+    if snap.record_error or st.session_state.get("gf_store_error"):
+        st.warning(snap.record_error or st.session_state["gf_store_error"])
+    elif snap.run_ids:
+        st.caption(f"Recorded in the run store as run {snap.run_ids['plain']} (plain) and run "
+                   f"{snap.run_ids['residual']} (residual): the Runs page replays them and the analysis "
+                   "pages can load them.")
     if not nets or nets["plain"].latest is None:
         st.info("Press Train (or Step) to start both nets; the views fill in as they learn.")
         # Empty axes where the heatmaps will be: the layout does not jump, and the browser has

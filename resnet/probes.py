@@ -37,6 +37,16 @@ class ProbeHistory:
     def __len__(self) -> int:
         return len(self.steps)
 
+    @classmethod
+    def concat(cls, parts: list[ProbeHistory]) -> ProbeHistory:
+        """One history of `parts` (non-empty, same net) in order, as drained one after another."""
+        first = parts[0]
+        if len(parts) == 1:
+            return first
+        join = {name: np.concatenate([getattr(p, name) for p in parts])
+                for name in ("steps", *STATS, "layer_grad_norm")}
+        return cls(names=list(first.names), layer_names=list(first.layer_names), **join)
+
 
 def layer_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """The weight of every parameterised layer (conv or linear), named by module path."""

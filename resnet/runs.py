@@ -214,6 +214,27 @@ def _float_array(values, dtype=np.float32) -> np.ndarray:
     return np.array([math.nan if v is None else v for v in values], dtype=dtype)
 
 
+def _use_wal(con: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (persistent: once per file), waiting out another process doing the same.
+
+    Switching needs the file to itself, and SQLite answers a busy switch at once, without its busy
+    handler: with the old mode returned, or "database is locked". Two processes opening a fresh
+    store together would otherwise see one of them fail.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = con.execute("PRAGMA journal_mode").fetchone()[0].lower()
+            if mode == "wal" or con.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) and "busy" not in str(err):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("database is locked: could not switch it to WAL mode")
+        time.sleep(0.02)
+
+
 class RunStore:
     """One SQLite file of runs; safe for several threads and processes at once."""
 
@@ -227,8 +248,7 @@ class RunStore:
             raise StoreError(f"cannot create the run store's folder {self.path.parent}: {_one_line(err)}") from None
         with self._connect() as con:
             try:
-                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    con.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
+                _use_wal(con)
                 current = con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             except sqlite3.Error as err:
                 raise self._error(err) from None
@@ -529,7 +549,7 @@ class RunStore:
         return read_state_dict(row[0], f"the weights of run {run_id}")
 
     def load_model(self, run_id: int) -> ResidualNet:
-        """The run's network with its final weights, on the CPU, in eval mode."""
+        """The run's network with its final weights and shortcut switches, on the CPU, in eval mode."""
         info = self.run(run_id)
         state = self.state_dict(run_id)
         shape = info.sample_shape
@@ -541,6 +561,8 @@ class RunStore:
             model.load_state_dict(state)
         except RuntimeError as err:
             raise StoreError(f"the weights of run {run_id} do not fit its config ({_one_line(err)})") from None
+        for _, block, on in self.events(run_id):  # the shortcuts as the run left them
+            model.set_shortcut(block, on)
         return model.eval()
 
     # ---- export and import ---------------------------------------------------------------
@@ -689,9 +711,13 @@ class RunRecorder:
         if due or time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush(trainer)
 
-    def flush(self, trainer: Trainer) -> None:
-        """Commit everything recorded since the last flush, in one transaction."""
-        history = trainer.probe.drain()
+    def flush(self, trainer: Trainer, history: ProbeHistory | None = None) -> None:
+        """Commit everything recorded since the last flush, in one transaction.
+
+        `history`: the probe rows since the last flush, where the caller drains the probe itself
+        (a live view reads the same rows); None drains it here.
+        """
+        history = trainer.probe.drain() if history is None else history
         loss, err = trainer.loss[self._steps:], trainer.train_error[self._steps:]
         tests = list(zip(trainer.test_steps[self._tests:], trainer.test_error[self._tests:], strict=True))
         events = trainer.events[self._events:]
@@ -703,13 +729,14 @@ class RunRecorder:
         self._last_flush = time.monotonic()
 
     def finish(self, trainer: Trainer, status: str | None = None,
-               before_close: Callable[[int, Trainer], None] | None = None) -> str:
+               before_close: Callable[[int, Trainer], None] | None = None,
+               history: ProbeHistory | None = None) -> str:
         """Commit the rest, the final weights (unless it diverged or failed) and then the final status.
 
         `before_close(run_id, trainer)` runs for a trained net before the status is written, so a
-        reader that sees the status also sees what it stored.
+        reader that sees the status also sees what it stored. `history` is as for `flush`.
         """
-        self.flush(trainer)
+        self.flush(trainer, history)
         status = status or {"ready": "stopped", "running": "stopped"}.get(trainer.status, trainer.status)
         if status in ("finished", "stopped") and trainer.step_count:
             self.store.save_weights(self.run_id, trainer.model.state_dict(), step=trainer.step_count)

@@ -3,7 +3,8 @@
 The worker never touches the UI: commands (train, pause, step, reset, toggle shortcut) go in
 through a queue, and records come out through a lock-guarded buffer that `snapshot()` reads.
 A session stamps `heartbeat()` on every redraw; when the stamps stop, the worker pauses, then
-ends. A process-wide cap bounds how many workers train at once.
+ends. A process-wide cap bounds how many workers train at once. Given a run store, each twin is
+recorded there as a run from its first step, so a page's training outlives the page.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ import numpy as np
 import torch
 
 from resnet.checks import int_in
+from resnet.probes import ProbeHistory
+from resnet.runs import RunRecorder, RunStore, StoreError
 from resnet.trainer import MAX_STEPS, TrainConfig, Trainer, twin_trainers
+
+RECORD_EVERY = 2.0  # seconds between commits to the run store while training
 
 
 def max_workers() -> int:
@@ -97,6 +102,8 @@ class TwinSnapshot:
     total_steps: int
     steps_per_sec: float
     nets: dict[str, NetSnapshot] = field(default_factory=dict)
+    run_ids: dict[str, int] = field(default_factory=dict)  # each twin's run in the store, once recording
+    record_error: str = ""  # why recording stopped (training goes on)
 
 
 class _Series:
@@ -108,9 +115,13 @@ class _Series:
         self.steps: list[np.ndarray] = []
         self.rows = 0
         self.n_blocks = len(trainer.probe.names)
+        self.recorder: RunRecorder | None = None
+        self.unrecorded: list[ProbeHistory] = []  # drained rows not yet in the store
 
     def pull(self) -> None:
         h = self.trainer.probe.drain()
+        if self.recorder is not None:
+            self.unrecorded.append(h)
         if len(h):
             self.chunks.append(np.concatenate(
                 [h.grad_norm, h.input_grad_norm, h.act_mean, h.act_std, h.layer_grad_norm], axis=1))
@@ -132,10 +143,14 @@ def _sample(n: int, max_points: int) -> np.ndarray:
 class TwinWorker:
     """Trains a plain/residual pair in a daemon thread, driven by commands."""
 
-    def __init__(self, config: TrainConfig, *, steps: int, pause_after: float = 30.0,
+    def __init__(self, config: TrainConfig, *, steps: int, store: RunStore | None = None, pause_after: float = 30.0,
                  stop_after: float = 600.0, pull_every: float = 0.2) -> None:
         int_in("steps", steps, 1, MAX_STEPS)
         self.config = config
+        self.store = store
+        self._run_ids: dict[str, int] = {}
+        self._record_error = ""
+        self._recorded_at = 0.0
         self.total_steps = steps
         self.pause_after = pause_after
         self.stop_after = stop_after
@@ -199,7 +214,8 @@ class TwinWorker:
         with self._lock:
             nets = {name: self._net_snapshot(s, max_points) for name, s in self._series.items()}
             step = max((s.trainer.step_count for s in self._series.values()), default=0)
-            return TwinSnapshot(self._state, self._message, step, self.total_steps, self._rate, nets)
+            return TwinSnapshot(self._state, self._message, step, self.total_steps, self._rate, nets,
+                                dict(self._run_ids), self._record_error)
 
     def _net_snapshot(self, s: _Series, max_points: int) -> NetSnapshot:
         t = s.trainer
@@ -224,12 +240,58 @@ class TwinWorker:
 
     # -- the thread ------------------------------------------------------------------------
     def _build(self) -> None:
+        self._record(final=True)  # a reset closes the previous runs
         plain, residual = twin_trainers(self.config, total_steps=self.total_steps)
         with self._lock:
             for s in self._series.values():
                 s.trainer.close()
             self._series = {"plain": _Series(plain), "residual": _Series(residual)}
             self._rate = 0.0
+            self._run_ids = {}
+
+    def _start_recording(self) -> None:
+        """Open a run in the store for each twin, at the first step this pair trains."""
+        if self.store is None or self._run_ids or self._record_error:
+            return
+        try:
+            for s in self._series.values():
+                s.recorder = RunRecorder(self.store, s.trainer)
+            with self._lock:
+                self._run_ids = {name: s.recorder.run_id for name, s in self._series.items()}
+        except StoreError as err:
+            self._drop_recording(err)
+        self._recorded_at = time.monotonic()
+
+    def _record(self, *, final: bool = False, force: bool = False, status: str | None = None) -> None:
+        """Commit the rows pulled since the last commit (every RECORD_EVERY s, or now).
+
+        `final` closes the runs, with `status` or else each trainer's own ("stopped" mid-way).
+        """
+        if not (final or force) and time.monotonic() - self._recorded_at < RECORD_EVERY:
+            return
+        self._recorded_at = time.monotonic()
+        try:
+            for s in self._series.values():
+                if s.recorder is None:
+                    continue
+                with self._lock:
+                    s.pull()
+                    history, s.unrecorded = ProbeHistory.concat(s.unrecorded), []
+                # Written outside the lock: a commit must not hold up the page's snapshot.
+                if final:
+                    recorder, s.recorder = s.recorder, None
+                    recorder.finish(s.trainer, status, history=history)
+                else:
+                    s.recorder.flush(s.trainer, history)
+        except StoreError as err:
+            self._drop_recording(err)
+
+    def _drop_recording(self, err: StoreError) -> None:
+        """Training goes on unrecorded; the session is told why."""
+        for s in self._series.values():
+            s.recorder, s.unrecorded = None, []
+        with self._lock:
+            self._record_error = f"training goes on, but it is no longer recorded in the run store: {err}"
 
     def _set(self, state: str, message: str = "") -> None:
         with self._lock:
@@ -258,6 +320,7 @@ class TwinWorker:
                     if kind == "pause":
                         budget = 0
                         SLOTS.release(me)
+                        self._record(force=True)
                         self._set("paused", "paused")
                     elif kind in ("train", "step"):
                         if self._finished():
@@ -268,6 +331,7 @@ class TwinWorker:
                                               "server allows; please try again in a moment")
                         else:
                             budget = -1 if kind == "train" else cmd[1]
+                            self._start_recording()
                             self._set("training")
                             window_start, window_steps = time.monotonic(), 0
                     elif kind == "reset":
@@ -299,6 +363,7 @@ class TwinWorker:
                         last_pull = now
                         with self._lock:
                             self._rate = window_steps / max(now - window_start, 1e-9)
+                        self._record(final=self._finished(), force=not budget)
                     if not budget:
                         SLOTS.release(me)
                         self._set(*(self._end_state() if self._finished() else ("paused", "")))
@@ -309,6 +374,7 @@ class TwinWorker:
         finally:
             SLOTS.release(me)
             self._pull()
+            self._record(final=True, status="failed" if self._state == "failed" else None)
             with self._lock:
                 if self._state in ("training", "paused", "idle", "starting"):
                     self._state = "stopped"

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from resnet.runs import RunStore
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TINY = {"preset": "custom", "family": "mlp", "depth": "4", "width": "8", "act": "tanh", "norm": "none",
         "dataset": "spirals", "lr": "0.01", "batch": "32", "steps": "30"}
@@ -77,6 +79,26 @@ def test_step_button_advances_one_step(app) -> None:
     at = open_page(app, TINY)
     button(at, "Step").click().run()
     at = run_until(at, lambda a: "step 1 of 30" in progress_text(a) and "paused" in progress_text(a))
+    assert len(at.get("plotly_chart")) == 5
+
+
+def test_trained_twins_are_kept_in_the_run_store(app) -> None:
+    at = open_page(app, TINY)
+    button(at, "Step").click().run()
+    at = run_until(at, lambda a: "step 1 of 30" in progress_text(a) and "paused" in progress_text(a))
+    runs = {r.id: r for r in RunStore().runs()}  # the test's own store ($GFL_STORE)
+    ids = at.session_state["gf_worker"].snapshot().run_ids
+    assert {runs[i].name for i in ids.values()} == {"plain-4", "res-4"}
+    assert all(runs[i].steps == 1 for i in ids.values())
+    assert any(f"run {ids['plain']} (plain)" in c.value for c in at.caption)
+
+
+def test_an_unusable_store_is_a_warning_and_training_goes_on(app, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GFL_STORE", str(tmp_path))  # a folder, not a file
+    at = open_page(app, TINY)
+    button(at, "Step").click().run()
+    at = run_until(at, lambda a: "step 1 of 30" in progress_text(a) and "paused" in progress_text(a))
+    assert any("not recorded in the run store" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 5
 
 

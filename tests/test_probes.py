@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resnet.nets import ResidualNet, cifar_resnet, mlp_stack
-from resnet.probes import Probe
+from resnet.probes import Probe, ProbeHistory
 
 
 def tiny_cnn() -> ResidualNet:
@@ -202,9 +202,12 @@ def test_drain_returns_each_row_once() -> None:
         second = probe.drain()
     assert second.steps.tolist() == [5, 6, 7, 8]
     whole = probe.history()
+    joined = ProbeHistory.concat([first, probe.drain(), second])  # an empty drain in between
+    assert joined.steps.tolist() == list(range(9)) and joined.names == whole.names
     for stat in ("grad_norm", "input_grad_norm", "act_mean", "act_std", "layer_grad_norm"):
         rows = np.concatenate([getattr(first, stat), getattr(second, stat)])
         np.testing.assert_array_equal(rows, getattr(whole, stat), err_msg=stat)
+        np.testing.assert_array_equal(getattr(joined, stat), getattr(whole, stat), err_msg=stat)
         assert getattr(second, stat).shape[0] == 4
 
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from resnet.runs import RunStore, StoreError
 from resnet.trainer import ModelSpec, TrainConfig
 from resnet.worker import SLOTS, TwinWorker
 
@@ -177,3 +178,56 @@ def test_out_of_memory_becomes_a_message_not_a_dead_app(make_worker, monkeypatch
     snap = wait_for(w, lambda s: s.state == "failed")
     assert "out of memory" in snap.message and "Reset" in snap.message
     assert SLOTS.busy() == 0
+
+
+def test_a_store_keeps_both_twins_as_runs_with_every_step_and_toggle(make_worker, tmp_path) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    w = make_worker(steps=12, store=store)
+    assert w.snapshot().run_ids == {}  # nothing is recorded before the first step
+    w.step(5)
+    snap = wait_for(w, lambda s: s.state == "paused" and s.step == 5)
+    assert set(snap.run_ids) == {"plain", "residual"} and not snap.record_error
+    # A pause commits: what the page shows is in the store.
+    for name, run_id in snap.run_ids.items():
+        info = store.run(run_id)
+        assert (info.status, info.steps, info.config.model.residual) == ("running", 5, name == "residual")
+        history = store.history(run_id)
+        np.testing.assert_allclose(history.grad_norm, snap.nets[name].grad_norm, rtol=1e-6)
+    w.set_shortcut(1, False)
+    w.train()
+    snap = wait_for(w, lambda s: s.state == "finished")
+    for name, run_id in snap.run_ids.items():
+        info = store.run(run_id)
+        assert (info.status, info.steps) == ("finished", 12), name
+        assert len(store.history(run_id)) == 12
+        assert np.array_equal(store.metrics(run_id).loss, np.asarray(snap.nets[name].loss, np.float32))
+        assert store.load_model(run_id).shortcuts() == snap.nets[name].shortcuts
+    assert [(b, on) for _, b, on in store.events(snap.run_ids["residual"])] == [(1, False)]
+
+
+def test_reset_closes_the_runs_and_the_next_pair_gets_new_ones(make_worker, tmp_path) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    w = make_worker(steps=50, store=store)
+    w.step(3)
+    first = wait_for(w, lambda s: s.state == "paused" and s.step == 3).run_ids
+    w.reset()
+    wait_for(w, lambda s: s.state == "idle" and s.step == 0)
+    assert [store.run(i).status for i in first.values()] == ["stopped", "stopped"]
+    w.step(2)
+    second = wait_for(w, lambda s: s.state == "paused" and s.step == 2).run_ids
+    assert set(second.values()).isdisjoint(first.values())
+    assert [store.run(i).steps for i in second.values()] == [2, 2]
+
+
+def test_a_failing_store_stops_recording_not_training(make_worker, tmp_path, monkeypatch) -> None:
+    store = RunStore(tmp_path / "runs.db")
+
+    def broken(*args, **kwargs):
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(store, "append", broken)
+    w = make_worker(steps=20, store=store)
+    w.train()
+    snap = wait_for(w, lambda s: s.state == "finished")
+    assert snap.step == 20 and len(snap.nets["plain"].steps) == 20  # the page keeps everything
+    assert "no longer recorded" in snap.record_error and "disk full" in snap.record_error
