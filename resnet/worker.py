@@ -156,6 +156,7 @@ class TwinWorker:
         self.stop_after = stop_after
         self.pull_every = pull_every
         self._commands: queue.Queue = queue.Queue()
+        self._unhandled = 0  # commands sent and not yet carried out
         self._lock = threading.Lock()
         self._beat = time.monotonic()
         self._state = "starting"
@@ -166,29 +167,34 @@ class TwinWorker:
         self._thread.start()
 
     # -- commands (any thread) -------------------------------------------------------------
+    def _send(self, command: tuple) -> None:
+        with self._lock:
+            self._unhandled += 1
+        self._commands.put(command)
+
     def train(self) -> None:
         """Train continuously until paused, finished or diverged."""
-        self._commands.put(("train",))
+        self._send(("train",))
 
     def pause(self) -> None:
         """Stop after the current step; everything recorded stays."""
-        self._commands.put(("pause",))
+        self._send(("pause",))
 
     def step(self, n: int = 1) -> None:
         """Train exactly `n` more steps, then pause."""
-        self._commands.put(("step", int_in("steps", n, 1, MAX_STEPS)))
+        self._send(("step", int_in("steps", n, 1, MAX_STEPS)))
 
     def reset(self) -> None:
         """Discard the records and start again from the same initial weights."""
-        self._commands.put(("reset",))
+        self._send(("reset",))
 
     def set_shortcut(self, i: int | None, on: bool) -> None:
         """Switch the residual twin's shortcut `i` (None: all) from its next step on."""
-        self._commands.put(("shortcut", i, bool(on)))
+        self._send(("shortcut", i, bool(on)))
 
     def stop(self) -> None:
         """End the worker thread."""
-        self._commands.put(("stop",))
+        self._send(("stop",))
 
     def heartbeat(self) -> None:
         """Say a viewer is still there; without it the worker pauses, then ends."""
@@ -196,8 +202,13 @@ class TwinWorker:
 
     @property
     def pending(self) -> bool:
-        """Whether commands wait to be taken up (the worker may be about to train)."""
-        return not self._commands.empty()
+        """Whether a command is not yet fully carried out (the worker may be about to train).
+
+        Counted until the worker has acted on it, not until it takes it off the queue: a viewer
+        that saw an empty queue and a still-idle state would stop redrawing a run just starting.
+        """
+        with self._lock:
+            return self._unhandled > 0
 
     @property
     def alive(self) -> bool:
@@ -342,6 +353,8 @@ class TwinWorker:
                     elif kind == "shortcut":
                         with self._lock:
                             self._series["residual"].trainer.set_shortcut(cmd[1], cmd[2])
+                    with self._lock:
+                        self._unhandled -= 1
                     continue
                 stale = time.monotonic() - self._beat
                 if stale > self.stop_after:

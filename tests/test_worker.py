@@ -231,3 +231,26 @@ def test_a_failing_store_stops_recording_not_training(make_worker, tmp_path, mon
     snap = wait_for(w, lambda s: s.state == "finished")
     assert snap.step == 20 and len(snap.nets["plain"].steps) == 20  # the page keeps everything
     assert "no longer recorded" in snap.record_error and "disk full" in snap.record_error
+
+
+def test_a_command_is_pending_until_carried_out(make_worker, tmp_path, monkeypatch) -> None:
+    """A viewer polls while `pending` or training: no moment may show neither, or it stops redrawing."""
+    store = RunStore(tmp_path / "runs.db")
+    create = store.create_run
+
+    def slow_create(*args, **kwargs):  # opening the runs takes a while, as on a busy disk
+        time.sleep(0.3)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(store, "create_run", slow_create)
+    w = make_worker(steps=30, store=store)
+    wait_for(w, lambda s: s.state == "idle")
+    w.train()
+    while True:
+        pending = w.pending
+        snap = w.snapshot()
+        if snap.state != "idle":
+            break
+        assert pending, "the train command left the queue but the worker does not train yet"
+        time.sleep(0.005)
+    assert snap.state in ("training", "finished")
