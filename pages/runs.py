@@ -141,6 +141,25 @@ def import_ui(store: RunStore) -> None:
             st.success(f"Imported run(s) {', '.join(map(str, ids))}.")
 
 
+def delete_run(path: str, run_id: int) -> None:
+    """Delete button: remove the run, or keep the reason to show."""
+    try:
+        store = RunStore(path)
+        store.delete(run_id)
+        left = [r.id for r in store.runs(limit=1)]
+    except StoreError as err:
+        st.session_state["runs_notice"] = ("error", str(err))
+        return
+    # The menu moves to the newest run left: set, not cleared, so the browser shows it too.
+    if left:
+        st.session_state["runs_run"] = left[0]
+    else:
+        st.session_state.pop("runs_run", None)
+    if not left or st.session_state.get("runs_other") == left[0]:  # it cannot compare a run with itself
+        st.session_state.pop("runs_other", None)
+    st.session_state["runs_notice"] = ("success", f"Deleted run #{run_id} and everything recorded for it.")
+
+
 require_router()
 st.title("Runs")
 st.markdown("Every run in the store, recorded here or on another machine, drawn with no training. "
@@ -153,9 +172,12 @@ except StoreError as err:
     st.error(str(err))
     st.stop()
 import_ui(store)
+notice = st.session_state.pop("runs_notice", None)
+if notice is not None:
+    getattr(st, notice[0])(notice[1])
 if not runs:
-    st.info("No runs yet. Train some on the **Degradation** page, or with `python -m resnet train` "
-            "(`python -m resnet train --help`), then come back.")
+    st.info("No runs yet. Train some on the **Gradient flow** or **Degradation** page, or with "
+            "`python -m resnet train` (`python -m resnet train --help`), then come back.")
     st.stop()
 
 rows = []
@@ -165,7 +187,7 @@ for r in runs:
                  "data set": r.config.dataset, "device": r.device,
                  "started": datetime.datetime.fromtimestamp(r.started), "training error": s.train_error,
                  "test error": s.test_error})
-with st.expander(f"{len(runs)} runs in `{store.path}`", expanded=False):
+with st.expander(f"{len(runs)} run{'s' * (len(runs) != 1)} in `{store.path}`", expanded=False):
     st.dataframe(rows, hide_index=True,
                  column_config={"training error": st.column_config.NumberColumn(format="percent"),
                                 "test error": st.column_config.NumberColumn(format="percent"),
@@ -241,3 +263,8 @@ e3.download_button("HTML report", lambda: html_report(path, run_id), f"run-{run_
 e4.download_button("Run file", lambda: run_file(path, run_id), f"run-{run_id}.gflrun",
                    "application/octet-stream", on_click="ignore", width="stretch",
                    help="opens in another store: `python -m resnet runs import FILE` or the import above")
+
+with st.popover(f"Delete run #{run_id}", icon=":material/delete:"):
+    st.markdown(f"Remove **{describe(info)}** and everything recorded for it from `{store.path}`. "
+                "This cannot be undone; export a run file first to keep a copy.")
+    st.button("Delete for good", type="primary", on_click=delete_run, args=(path, run_id), key="runs_delete")

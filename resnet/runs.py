@@ -400,8 +400,11 @@ class RunStore:
                             [(run_id, k, n, float(s)) for k, (n, s) in enumerate(zip(names, stds, strict=True))])
 
     def delete(self, run_id: int) -> None:
-        """Remove a run and everything recorded for it."""
-        self.run(run_id)
+        """Remove a run and everything recorded for it; a run still being recorded on this machine is refused."""
+        info = self.run(run_id)
+        if info.status == "running" and info.host == socket.gethostname():  # its writer is alive
+            raise StoreError(f"run {run_id} ({info.name}) is still being recorded by process {info.pid}; "
+                             "stop or pause its training first, then delete it")
         with self._write() as con:
             for table in CHILD_TABLES:
                 con.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))

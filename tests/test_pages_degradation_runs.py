@@ -129,6 +129,24 @@ def test_runs_page_draws_replays_and_compares_with_no_training() -> None:
     assert at.session_state[f"runs_play_{res}_{plain}"] is False
 
 
+def test_runs_page_deletes_a_run_but_not_one_still_recording() -> None:
+    plain, res = recorded_runs()
+    at = page(RUNS)
+    at.button(key="runs_delete").click().run()
+    assert not at.exception
+    assert f"Deleted run #{res}" in at.success[0].value
+    assert [r.id for r in RunStore().runs()] == [plain]
+    assert at.selectbox(key="runs_run").value == plain
+    trainer = Trainer(SMALL.replace(depth=8), total_steps=12)
+    live = RunRecorder(RunStore(), trainer).run_id  # recorded by this very process
+    at.run()
+    at.selectbox(key="runs_run").set_value(live).run()
+    at.button(key="runs_delete").click().run()
+    assert "still being recorded" in at.error[0].value
+    assert sorted(r.id for r in RunStore().runs()) == [plain, live]
+    trainer.close()
+
+
 @pytest.mark.browser
 def test_degradation_and_runs_in_the_browser(page) -> None:
     page.goto(f"{page.app_url}/degradation")
