@@ -302,7 +302,7 @@ class TwinWorker:
         for s in self._series.values():
             s.recorder, s.unrecorded = None, []
         with self._lock:
-            self._record_error = f"training goes on, but it is no longer recorded in the run store: {err}"
+            self._record_error = f"training goes on without being recorded in the run store: {err}"
 
     def _set(self, state: str, message: str = "") -> None:
         with self._lock:

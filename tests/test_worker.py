@@ -230,7 +230,7 @@ def test_a_failing_store_stops_recording_not_training(make_worker, tmp_path, mon
     w.train()
     snap = wait_for(w, lambda s: s.state == "finished")
     assert snap.step == 20 and len(snap.nets["plain"].steps) == 20  # the page keeps everything
-    assert "no longer recorded" in snap.record_error and "disk full" in snap.record_error
+    assert "without being recorded" in snap.record_error and "disk full" in snap.record_error
 
 
 def test_a_command_is_pending_until_carried_out(make_worker, tmp_path, monkeypatch) -> None:
