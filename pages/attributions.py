@@ -71,8 +71,11 @@ def run(choice: PairChoice, samples: int, n_steps: int, indices: list[int]) -> N
             return input_attributions(pair, indices, n_steps=max(n_steps, 64))
 
     blocks = remembered(("attr-blocks", pair.key, samples, n_steps), compute_blocks)
-    maps = remembered(("attr-inputs", pair.key, tuple(indices), max(n_steps, 64)), compute_inputs)
-    caption = pair_caption(pair) + f" Bars: first {samples} test images, {n_steps} integration steps."
+    # A pair trained on points (an MLP on spirals, say) has no images to draw maps on.
+    maps = (remembered(("attr-inputs", pair.key, tuple(indices), max(n_steps, 64)), compute_inputs)
+            if pair.data.is_image else f"Input attributions draw images; the {pair.data.name} data set has none, "
+                                       "so only the blocks' shares are shown.")
+    caption = pair_caption(pair) + f" Bars: first {samples} test samples, {n_steps} integration steps."
     st.session_state["attribution_result"] = (caption, blocks, maps)
 
 
@@ -90,8 +93,11 @@ if "attribution_result" in st.session_state:
     st.plotly_chart(block_share_bars(blocks.block_names, blocks.share))
     for sentence in attribution_text(blocks.share, blocks.block_names, blocks.n_steps):
         st.markdown(f"- {sentence}")
-    st.plotly_chart(attribution_maps(maps.images, maps.integrated_gradients, maps.saliency, maps.labels,
-                                     maps.predicted, maps.indices))
-    st.markdown(f"- {completeness_text(maps.output_change, maps.delta)}")
+    if isinstance(maps, str):
+        st.info(maps)
+    else:
+        st.plotly_chart(attribution_maps(maps.images, maps.integrated_gradients, maps.saliency, maps.labels,
+                                         maps.predicted, maps.indices))
+        st.markdown(f"- {completeness_text(maps.output_change, maps.delta)}")
 else:
     st.info("Press **Run** to train the pair (once) and attribute its predictions.")

@@ -188,6 +188,19 @@ def test_the_page_names_the_problem_with_a_stored_pair(monkeypatch, store) -> No
     assert not at.error and len(at.get("plotly_chart")) == 2
 
 
+def test_attributions_of_a_pair_without_images_keep_the_block_shares(monkeypatch, store) -> None:
+    runs, ids = store  # MLP twins on 2-D spirals, as the Gradient flow page records them
+    monkeypatch.setenv("GFL_STORE", str(runs.path))
+    at = open_page("attributions")
+    at.radio[0].set_value("Two runs from the run store")
+    run(at)
+    labelled(at.selectbox, "Residual run").set_value(runs.run(ids["residual"]))
+    click_run(at)
+    assert not at.error
+    assert len(at.get("plotly_chart")) == 1  # the block shares; no maps
+    assert "spirals data set has none" in at.info[0].value
+
+
 # ---- the real thing, in a browser ----------------------------------------------------------
 
 @pytest.mark.browser
