@@ -174,13 +174,19 @@ def test_the_page_shows_a_store_without_a_usable_pair_as_a_message(monkeypatch, 
     assert next(b for b in at.button if b.label == "Run").disabled
 
 
-def test_the_page_names_the_problem_with_a_stored_pair(monkeypatch, store) -> None:
-    runs, ids = store
+def open_with_stored_pair(page: str, runs: RunStore, residual_id: int, monkeypatch) -> AppTest:
+    """Open `page` on `runs`, choose two runs from the store with `residual_id` as the residual one."""
     monkeypatch.setenv("GFL_STORE", str(runs.path))
-    at = open_page("lesion")
+    at = open_page(page)
     at.radio[0].set_value("Two runs from the run store")
     run(at)
-    labelled(at.selectbox, "Residual run").set_value(runs.run(ids["deeper"]))
+    labelled(at.selectbox, "Residual run").set_value(runs.run(residual_id))
+    return at
+
+
+def test_the_page_names_the_problem_with_a_stored_pair(monkeypatch, store) -> None:
+    runs, ids = store
+    at = open_with_stored_pair("lesion", runs, ids["deeper"], monkeypatch)
     click_run(at)
     assert "not twins" in at.error[0].value
     labelled(at.selectbox, "Residual run").set_value(runs.run(ids["residual"]))
@@ -190,11 +196,7 @@ def test_the_page_names_the_problem_with_a_stored_pair(monkeypatch, store) -> No
 
 def test_attributions_of_a_pair_without_images_keep_the_block_shares(monkeypatch, store) -> None:
     runs, ids = store  # MLP twins on 2-D spirals, as the Gradient flow page records them
-    monkeypatch.setenv("GFL_STORE", str(runs.path))
-    at = open_page("attributions")
-    at.radio[0].set_value("Two runs from the run store")
-    run(at)
-    labelled(at.selectbox, "Residual run").set_value(runs.run(ids["residual"]))
+    at = open_with_stored_pair("attributions", runs, ids["residual"], monkeypatch)
     click_run(at)
     assert not at.error
     assert len(at.get("plotly_chart")) == 1  # the block shares; no maps
