@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from resnet.runs import RunStore
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TINY = {"preset": "custom", "family": "mlp", "depth": "4", "width": "8", "act": "tanh", "norm": "none",
         "dataset": "spirals", "lr": "0.01", "batch": "32", "steps": "30"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_no_exception, streamlit_server, wait_idle
+from tests.helpers import assert_no_exception, streamlit_server, wait_idle
 
 pytestmark = pytest.mark.browser
 

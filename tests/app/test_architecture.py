@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import assert_no_exception, screenshot, wait_idle
+from tests.helpers import assert_no_exception, screenshot, wait_idle
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "architecture.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "architecture.py")
 IMAGENET_PARAMS = [11_689_512, 21_797_672, 25_557_032, 44_549_160, 60_192_808]
 CIFAR_PARAMS = [269_722, 464_154, 658_586, 853_018, 1_727_962]
 

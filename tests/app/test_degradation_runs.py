@@ -10,9 +10,9 @@ from streamlit.testing.v1 import AppTest
 from resnet.runs import RunRecorder, RunStore, record
 from resnet.sweep import run_sweep
 from resnet.trainer import TrainConfig, Trainer
-from tests.conftest import assert_no_exception, screenshot, wait_idle
+from tests.helpers import assert_no_exception, screenshot, wait_idle
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 DEGRADATION = "pages/degradation.py"
 RUNS = "pages/runs.py"

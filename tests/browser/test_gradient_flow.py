@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import assert_no_exception, screenshot, wait_idle
+from tests.helpers import assert_no_exception, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ from resnet.analysis.landscape import (
     loss_samples,
 )
 from resnet.analysis.pairs import Pair
-from tests.conftest import untrained_digits_pair
+from tests.helpers import untrained_digits_pair
 
 
 @pytest.fixture(scope="module")

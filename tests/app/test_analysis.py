@@ -19,9 +19,9 @@ from pages.common import ROUTED
 from resnet.analysis.pairs import Pair, pair_from_store, stored_candidates, train_twin_pair
 from resnet.runs import RunStore, StoreError, record
 from resnet.trainer import ModelSpec, TrainConfig, Trainer
-from tests.conftest import assert_no_exception, screenshot, wait_idle
+from tests.helpers import assert_no_exception, screenshot, wait_idle
 
-PAGES = Path(__file__).resolve().parents[1] / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "pages"
 SMALL = TrainConfig(model=ModelSpec(family="cnn", depth=8, width=4), dataset="digits", device="cpu")
 
 

@@ -21,7 +21,7 @@ from resnet.probes import ProbeHistory
 from resnet.runs import MAX_POINTS, RunStore, StoreError, default_store_path, pid_alive, read_state_dict, record
 from resnet.trainer import ModelSpec, TrainConfig, Trainer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = TrainConfig(model=ModelSpec(family="mlp", depth=3, width=8, act="tanh", norm="none"), dataset="spirals",
                    test_every=5)
 
@@ -359,7 +359,7 @@ import sys, numpy as np
 sys.path.insert(0, {root!r})
 from resnet.runs import RunStore
 from resnet.trainer import TrainConfig
-from tests.test_runs import fake_history
+from tests.resnet.test_runs import fake_history
 store = RunStore(sys.argv[1])
 run = store.create_run(TrainConfig(), total_steps=300, blocks=["b0", "b1", "b2"], layers=[f"l{{i}}" for i in range(5)],
                        sample_shape=(1, 16, 16), num_classes=10, device="cpu", name=sys.argv[2])

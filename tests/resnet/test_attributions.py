@@ -14,7 +14,7 @@ from resnet.analysis.attributions import (
 )
 from resnet.analysis.pairs import Pair
 from resnet.nets import cifar_resnet
-from tests.conftest import untrained_digits_pair
+from tests.helpers import untrained_digits_pair
 
 
 @pytest.fixture(scope="module")

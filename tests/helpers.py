@@ -1,0 +1,132 @@
+"""Helpers the tests import: a live `streamlit run` server, Chromium waits and screenshots, fixtures' data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = os.environ.get("GFL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+
+
+def untrained_digits_pair(seed: int):
+    """Untrained CIFAR-style twins (depth 8, width 4) on digits, BN statistics taken from the data.
+
+    Properties such as completeness or filter norms hold at any weights, so no training is needed.
+    """
+    import torch
+
+    from resnet.analysis.pairs import freeze_pair
+    from resnet.data import load_dataset
+    from resnet.nets import cifar_resnet
+    from resnet.trainer import TrainConfig, copy_matching
+
+    torch.manual_seed(seed)
+    residual = cifar_resnet(8, residual=True, width=4, in_channels=1)
+    plain = cifar_resnet(8, residual=False, width=4, in_channels=1)
+    copy_matching(residual, plain)
+    data = load_dataset("digits")
+    with torch.no_grad():  # BN statistics of real data, as a trained net has
+        for net in (plain, residual):
+            net.train()(data.train_x[:512])
+    return freeze_pair(plain, residual, data, TrainConfig(), source="untrained twins")
+
+
+def free_port() -> int:
+    """A free localhost TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_or_fail() -> str:
+    """The Chromium binary; in CI a missing one fails the test, elsewhere it skips it."""
+    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
+        return CHROMIUM
+    message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextmanager
+def streamlit_server(workdir: Path) -> Iterator[str]:
+    """Run `streamlit run app.py` on a free port with a store under `workdir`; yield its base URL."""
+    port = free_port()
+    env = {**os.environ, "GFL_STORE": str(workdir / "runs.db"), "PYTHONUNBUFFERED": "1"}
+    log = open(workdir / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start; see {log.name}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def wait_idle(pg, timeout_ms: int = 60_000) -> None:
+    """Wait until the app has rendered and Streamlit's run indicator is gone."""
+    pg.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    pg.wait_for_selector('[data-testid="stMainBlockContainer"]', timeout=timeout_ms)
+    pg.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] button')"
+        " || !document.body.innerText.includes('Running')",
+        timeout=timeout_ms,
+    )
+
+
+def assert_no_exception(pg) -> None:
+    """Fail if the page shows a Python exception or the browser logged a page error."""
+    exceptions = pg.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+    assert not pg.console_errors, pg.console_errors
+
+
+def screenshot(pg, name: str) -> Path:
+    """Save a screenshot of the whole page under tests/artifacts/ and return its path.
+
+    Streamlit scrolls inside its main container, so the viewport is stretched to that
+    container's height first (a plain full-page shot would stop at the window's edge).
+    """
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    size = pg.viewport_size or {"width": 1600, "height": 1000}
+    height = pg.evaluate("() => (document.querySelector('[data-testid=\"stMain\"]') || document.body).scrollHeight")
+    pg.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 80, 12_000))})
+    pg.wait_for_timeout(500)
+    pg.screenshot(path=str(path), full_page=True)
+    pg.set_viewport_size(size)
+    return path
