@@ -71,3 +71,12 @@ def layer_response_std(model: ResidualNet, x: torch.Tensor, *, train_mode: bool 
             m.momentum = momentum
         model.train(was_training)
     return Responses(names=[n for n, _ in taps], std=torch.stack(stds).double().cpu().numpy())
+
+
+RESPONSE_SAMPLES = 500  # test images a trained net's responses are measured on
+
+
+def save_responses(store, run_id: int, trainer) -> None:
+    """Store a trained net's Fig. 7 responses on test images (eval mode, as the net is used)."""
+    responses = layer_response_std(trainer.model, trainer.data.test_x[:RESPONSE_SAMPLES])
+    store.save_responses(run_id, responses.names, responses.std)

@@ -344,6 +344,18 @@ def twin_trainers(config: TrainConfig, *, total_steps: int) -> tuple[Trainer, Tr
     return plain, residual
 
 
+def twin_trainer(config: TrainConfig, *, total_steps: int) -> Trainer:
+    """The trainer of `config`'s net alone, started as it would be in its twin pair.
+
+    The plain net starts from its residual twin's initial weights, so a sweep's runs trained one
+    at a time (or in separate processes) compare exactly as twins trained side by side would.
+    """
+    plain, residual = twin_trainers(config, total_steps=total_steps)
+    keep, drop = (residual, plain) if config.model.residual else (plain, residual)
+    drop.close()
+    return keep
+
+
 def copy_matching(source: torch.nn.Module, target: torch.nn.Module) -> None:
     """Copy every parameter and buffer whose name and shape agree (projections have no twin)."""
     src = source.state_dict()

@@ -130,3 +130,13 @@ def screenshot(pg, name: str) -> Path:
     pg.screenshot(path=str(path), full_page=True)
     pg.set_viewport_size(size)
     return path
+
+
+def wait_for(condition, timeout: float, every: float = 0.05) -> bool:
+    """Poll `condition()` until it is true or `timeout` seconds pass; returns its last verdict."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return bool(condition())
