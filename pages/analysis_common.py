@@ -16,7 +16,7 @@ from typing import TypeVar
 import streamlit as st
 
 from resnet.analysis.pairs import DEFAULT_PRESET, PRESETS, Pair, pair_from_store, stored_candidates, train_pair
-from resnet.runs import RunInfo, RunStore, StoreError
+from resnet.store import RunInfo, RunStore, StoreError
 
 T = TypeVar("T")
 SOURCES = ("Train a preset here", "Two runs from the run store")

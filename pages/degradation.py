@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages.common import ensure_defaults, require_router
 from resnet.data import default_root
-from resnet.runs import RunStore, StoreError
+from resnet.store import RunStore, StoreError
 from resnet.sweep import PAPER_DEPTHS, STALE_AFTER_S, SweepJob, check_sweep, sweep_datasets
 from resnet.trainer import TrainConfig
 from viz.degradation import (

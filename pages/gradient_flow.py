@@ -11,8 +11,8 @@ from resnet.layers import ACTS, NORMS
 from resnet.nets import BLOCKS
 from resnet.presets import PRESETS
 from resnet.query import CUSTOM, KNOBS, Setup, setup_from_query, setup_to_query
-from resnet.runs import RunStore, StoreError
 from resnet.shortcuts import SHORTCUTS
+from resnet.store import RunStore, StoreError
 from resnet.trainer import FAMILIES, MAX_BATCH, MAX_STEPS, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet.worker import TwinSnapshot, TwinWorker
 from viz.gradient_flow import Curves, Grid, block_profile, training_curves, twin_heatmaps

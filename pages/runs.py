@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.common import require_router
-from resnet.runs import RunInfo, RunSnapshot, RunStore, StoreError
+from resnet.store import RunInfo, RunSnapshot, RunStore, StoreError
 from viz.runs import (
     HeatGrid,
     Profile,

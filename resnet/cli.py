@@ -15,8 +15,9 @@ from resnet.devices import DEVICES
 from resnet.layers import ACTS, NORMS
 from resnet.nets import BLOCKS
 from resnet.presets import PRESETS, get_preset
-from resnet.runs import RunInfo, RunStore, record
+from resnet.recording import record
 from resnet.shortcuts import SHORTCUTS
+from resnet.store import RunInfo, RunStore
 from resnet.sweep import FIG1_DEPTHS, PAPER_DEPTHS, Progress, run_sweep
 from resnet.trainer import FAMILIES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer
 

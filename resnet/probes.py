@@ -9,7 +9,7 @@ reach the host one chunk at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,7 +32,6 @@ class ProbeHistory:
     act_mean: np.ndarray  # (S, B) mean of the block's output
     act_std: np.ndarray  # (S, B) std of the block's output
     layer_grad_norm: np.ndarray  # (S, L) weight-gradient norm of each conv/linear layer
-    extra: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.steps)

@@ -17,8 +17,9 @@ from pathlib import Path
 from resnet.checks import choice, int_in
 from resnet.data import default_root
 from resnet.nets import check_cnn_depth
+from resnet.recording import record
 from resnet.responses import layer_response_std
-from resnet.runs import RunStore, record
+from resnet.store import RunStore
 from resnet.trainer import MAX_STEPS, TrainConfig, Trainer, twin_trainers
 from resnet.worker import SLOTS, max_workers
 

@@ -20,7 +20,7 @@ import torch
 
 from resnet.checks import int_in
 from resnet.probes import ProbeHistory
-from resnet.runs import RunRecorder, RunStore, StoreError
+from resnet.store import RunRecorder, RunStore, StoreError
 from resnet.trainer import MAX_STEPS, TrainConfig, Trainer, twin_trainers
 
 RECORD_EVERY = 2.0  # seconds between commits to the run store while training

@@ -19,7 +19,7 @@ from resnet.checks import choice
 from resnet.data import Dataset
 from resnet.devices import resolve_device
 from resnet.nets import ResidualNet
-from resnet.runs import RunInfo, RunStore
+from resnet.store import RunInfo, RunStore
 from resnet.trainer import TrainConfig, cached_dataset, twin_trainers
 
 Progress = Callable[[float, str], None]

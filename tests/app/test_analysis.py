@@ -17,7 +17,8 @@ from streamlit.testing.v1 import AppTest
 from pages.analysis_common import DEFAULT_PRESET, PairChoice, _pair
 from pages.common import ROUTED
 from resnet.analysis.pairs import Pair, pair_from_store, stored_candidates, train_twin_pair
-from resnet.runs import RunStore, StoreError, record
+from resnet.recording import record
+from resnet.store import RunStore, StoreError
 from resnet.trainer import ModelSpec, TrainConfig, Trainer
 from tests.helpers import assert_no_exception, screenshot, wait_idle
 

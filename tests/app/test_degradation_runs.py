@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from resnet.runs import RunRecorder, RunStore, record
+from resnet.recording import record
+from resnet.store import RunRecorder, RunStore
 from resnet.sweep import run_sweep
 from resnet.trainer import TrainConfig, Trainer
 from tests.helpers import assert_no_exception, screenshot, wait_idle

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from resnet.runs import RunStore
+from resnet.store import RunStore
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TINY = {"preset": "custom", "family": "mlp", "depth": "4", "width": "8", "act": "tanh", "norm": "none",

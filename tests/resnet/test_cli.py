@@ -12,7 +12,7 @@ import pytest
 
 from resnet.cli import main
 from resnet.presets import PRESETS, get_preset
-from resnet.runs import RunStore
+from resnet.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--model", "mlp", "--depth", "3", "--width", "8", "--dataset", "spirals", "--steps", "12"]

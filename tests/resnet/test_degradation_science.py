@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from resnet.runs import RunStore
+from resnet.store import RunStore
 from resnet.sweep import (
     Progress,
     SweepJob,

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from resnet.runs import RunStore, StoreError
+from resnet.store import RunStore, StoreError
 from resnet.trainer import ModelSpec, TrainConfig
 from resnet.worker import SLOTS, TwinWorker
 

@@ -10,14 +10,13 @@ file stays consistent. Readers downsample in SQL so a 64k-step run draws from ~1
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,99 +25,24 @@ import pandas as pd
 import torch
 
 from resnet.checks import int_in
-from resnet.data import Dataset
 from resnet.nets import ResidualNet
-from resnet.probes import ProbeHistory
-from resnet.trainer import TrainConfig, Trainer
+from resnet.probes import STATS, ProbeHistory
+from resnet.store import exports, imports
+from resnet.store.errors import StoreError, one_line
+from resnet.store.schema import CHILD_TABLES, RUN_COLUMNS, SCHEMA, SCHEMA_VERSION, statements
+from resnet.store.weights import build_net, read_state_dict, state_dict_bytes
+from resnet.trainer import TrainConfig
 
 STATUSES = ("running", "finished", "diverged", "interrupted", "stopped", "failed")
-BLOCK_STATS = ("grad_norm", "input_grad_norm", "act_mean", "act_std")
+BLOCK_STATS = STATS  # the probe's row layout, one column each in block_stats
 MAX_POINTS = 1000  # points per series a reader gets back; enough for any screen
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another writer's batch before giving up
-ROOT = Path(__file__).resolve().parents[1]
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL,
-    sweep TEXT,                          -- runs started by one depth sweep share this tag
-    config TEXT NOT NULL,                -- TrainConfig.to_dict() as JSON
-    status TEXT NOT NULL,
-    started REAL NOT NULL,               -- unix seconds
-    ended REAL,
-    steps INTEGER NOT NULL DEFAULT 0,    -- steps committed so far
-    total_steps INTEGER NOT NULL,
-    seconds REAL NOT NULL DEFAULT 0,     -- training time, without recording
-    device TEXT NOT NULL,
-    pid INTEGER,
-    host TEXT,
-    message TEXT NOT NULL DEFAULT '',
-    blocks TEXT NOT NULL,                -- JSON list of block names, input to output
-    layers TEXT NOT NULL,                -- JSON list of conv/linear layer names
-    sample_shape TEXT NOT NULL,          -- JSON shape of one input sample, to rebuild the net
-    num_classes INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS metrics (     -- step: iterations done (1-based), test_error may stand alone
-    run INTEGER NOT NULL, step INTEGER NOT NULL,
-    loss REAL, train_error REAL, test_error REAL,
-    PRIMARY KEY (run, step)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS block_stats (
-    run INTEGER NOT NULL, step INTEGER NOT NULL, block INTEGER NOT NULL,
-    grad_norm REAL, input_grad_norm REAL, act_mean REAL, act_std REAL,
-    PRIMARY KEY (run, step, block)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS layer_stats (
-    run INTEGER NOT NULL, step INTEGER NOT NULL, layer INTEGER NOT NULL, grad_norm REAL,
-    PRIMARY KEY (run, step, layer)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (      -- shortcut switches; block NULL means every block
-    run INTEGER NOT NULL, step INTEGER NOT NULL, block INTEGER, shortcut_on INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_run ON events (run);
-CREATE TABLE IF NOT EXISTS responses (   -- Fig. 7: std of each layer's response after training
-    run INTEGER NOT NULL, layer INTEGER NOT NULL, name TEXT NOT NULL, std REAL,
-    PRIMARY KEY (run, layer)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS weights (     -- torch.save(state_dict) bytes, read with weights_only=True
-    run INTEGER PRIMARY KEY, step INTEGER NOT NULL, state_dict BLOB NOT NULL
-);
-"""
-RUN_COLUMNS = ("name", "sweep", "config", "status", "started", "ended", "steps", "total_steps", "seconds",
-               "device", "pid", "host", "message", "blocks", "layers", "sample_shape", "num_classes")
-CHILD_TABLES = {
-    "metrics": ("step", "loss", "train_error", "test_error"),
-    "block_stats": ("step", "block", *BLOCK_STATS),
-    "layer_stats": ("step", "layer", "grad_norm"),
-    "events": ("step", "block", "shortcut_on"),
-    "responses": ("layer", "name", "std"),
-    "weights": ("step", "state_dict"),
-}
-
-
-class StoreError(ValueError):
-    """A run store that cannot be used, or a request it cannot answer; the message is one line."""
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_store_path() -> Path:
     """$GFL_STORE, else runs/runs.db under the project."""
     return Path(os.environ.get("GFL_STORE") or ROOT / "runs" / "runs.db")
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
-def _statements(script: str) -> Iterator[str]:
-    """The SQL statements of a script, split where SQLite says one is complete (comments may hold ';')."""
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            yield pending
-            pending = ""
 
 
 def pid_alive(pid: int) -> bool:
@@ -210,7 +134,8 @@ class RunSnapshot:
     events: list[tuple[int, int | None, bool]]
 
 
-def _float_array(values, dtype=np.float32) -> np.ndarray:
+def float_array(values, dtype=np.float32) -> np.ndarray:
+    """An array of SQL values, NULL read as NaN."""
     return np.array([math.nan if v is None else v for v in values], dtype=dtype)
 
 
@@ -245,7 +170,7 @@ class RunStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise StoreError(f"cannot create the run store's folder {self.path.parent}: {_one_line(err)}") from None
+            raise StoreError(f"cannot create the run store's folder {self.path.parent}: {one_line(err)}") from None
         with self._connect() as con:
             try:
                 _use_wal(con)
@@ -259,7 +184,7 @@ class RunStore:
         return f"RunStore({str(self.path)!r})"
 
     def _error(self, err: BaseException) -> StoreError:
-        reason = _one_line(err)
+        reason = one_line(err)
         if "not a database" in reason or "malformed" in reason:
             return StoreError(f"run store {self.path} is not a valid run store ({reason}); "
                               "move it away or choose another path")
@@ -319,7 +244,7 @@ class RunStore:
             if tables and "runs" not in tables:
                 raise StoreError(f"{self.path} is an SQLite database of something else, not a run store; "
                                  "choose another path")
-            for statement in _statements(SCHEMA):
+            for statement in statements(SCHEMA):
                 con.execute(statement)
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
@@ -327,7 +252,7 @@ class RunStore:
             raise StoreError(f"{self.path} is an SQLite file but not a run store (its runs table lacks "
                              f"{', '.join(sorted(set(RUN_COLUMNS) - have))})")
 
-    # ---- writing -------------------------------------------------------------------------
+    # Writing.
 
     def create_run(self, config: TrainConfig, *, total_steps: int, blocks: list[str], layers: list[str],
                    sample_shape: tuple[int, ...], num_classes: int, device: str, name: str | None = None,
@@ -387,10 +312,9 @@ class RunStore:
 
     def save_weights(self, run_id: int, state_dict: dict[str, torch.Tensor], *, step: int) -> None:
         """Keep a run's weights (tensors only: they load back with weights_only=True)."""
-        buf = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buf)
+        blob = state_dict_bytes(state_dict)
         with self._write() as con:
-            con.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (run_id, step, buf.getvalue()))
+            con.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (run_id, step, blob))
 
     def save_responses(self, run_id: int, names: list[str], stds) -> None:
         """Keep the std of each layer's response (Fig. 7), in layer order."""
@@ -410,7 +334,7 @@ class RunStore:
                 con.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))
             con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
-    # ---- reading -------------------------------------------------------------------------
+    # Reading.
 
     def _info(self, row: sqlite3.Row) -> RunInfo:
         d = dict(row)
@@ -420,7 +344,7 @@ class RunStore:
         try:
             config = TrainConfig.from_dict(json.loads(d["config"]))
         except (TypeError, ValueError) as err:
-            raise StoreError(f"run {d['id']} has a config this version cannot read ({_one_line(err)})") from None
+            raise StoreError(f"run {d['id']} has a config this version cannot read ({one_line(err)})") from None
         return RunInfo(id=d["id"], name=d["name"], sweep=d["sweep"], config=config, status=status,
                        started=d["started"], ended=d["ended"], steps=d["steps"], total_steps=d["total_steps"],
                        seconds=d["seconds"], device=d["device"], pid=d["pid"], host=d["host"],
@@ -471,10 +395,10 @@ class RunStore:
                 "SELECT step, test_error FROM (SELECT step, test_error, ROW_NUMBER() OVER (ORDER BY step) AS k "
                 "FROM metrics WHERE run = ? AND test_error IS NOT NULL) WHERE (k - 1) % ? = 0 OR k = ? ORDER BY step",
                 (run_id, test_stride, t)).fetchall()
-        return Metrics(steps=_float_array([r[0] for r in rows], np.float64), loss=_float_array([r[1] for r in rows]),
-                       train_error=_float_array([r[2] for r in rows]),
+        return Metrics(steps=float_array([r[0] for r in rows], np.float64), loss=float_array([r[1] for r in rows]),
+                       train_error=float_array([r[2] for r in rows]),
                        test_steps=np.array([r[0] for r in tests], np.int64),
-                       test_error=_float_array([r[1] for r in tests]), stride=stride)
+                       test_error=float_array([r[1] for r in tests]), stride=stride)
 
     def history(self, run_id: int, *, max_points: int = MAX_POINTS, upto: int | None = None) -> ProbeHistory:
         """Probe statistics per block and per layer at up to `max_points` steps (first and last included)."""
@@ -493,9 +417,9 @@ class RunStore:
             layers = con.execute(f"SELECT step, layer, grad_norm FROM layer_stats WHERE {keep} "
                                  "ORDER BY step, layer", args).fetchall()
         b, n_layers = len(info.blocks), len(info.layers)
-        block_arr = _float_array([v for r in blocks for v in r[2:]]).reshape(-1, b, len(BLOCK_STATS))
+        block_arr = float_array([v for r in blocks for v in r[2:]]).reshape(-1, b, len(BLOCK_STATS))
         steps = np.array([r[0] for r in blocks[::b]], np.int64) if b else np.zeros(0, np.int64)
-        layer_arr = _float_array([r[2] for r in layers]).reshape(-1, n_layers) if n_layers else np.zeros(
+        layer_arr = float_array([r[2] for r in layers]).reshape(-1, n_layers) if n_layers else np.zeros(
             (len(steps), 0), np.float32)
         if len(layer_arr) != len(steps):  # a batch cut between the two tables is not possible; be explicit
             raise StoreError(f"run {run_id}: block and layer statistics disagree on their steps")
@@ -521,7 +445,7 @@ class RunStore:
             rows = con.execute("SELECT name, std FROM responses WHERE run = ? ORDER BY layer", (run_id,)).fetchall()
         if not rows:
             return None
-        return [r[0] for r in rows], _float_array([r[1] for r in rows])
+        return [r[0] for r in rows], float_array([r[1] for r in rows])
 
     def summary(self, run_id: int) -> Summary:
         """Training error over the last 10% of steps, the last test error and the last loss."""
@@ -539,7 +463,7 @@ class RunStore:
                        test_error=None if test is None or test[0] is None else float(test[0]),
                        final_loss=None if loss is None or loss[0] is None else float(loss[0]))
 
-    # ---- weights -------------------------------------------------------------------------
+    # Weights.
 
     def state_dict(self, run_id: int) -> dict[str, torch.Tensor]:
         """A run's final weights, loaded without unpickling anything but tensors."""
@@ -555,227 +479,34 @@ class RunStore:
         """The run's network with its final weights and shortcut switches, on the CPU, in eval mode."""
         info = self.run(run_id)
         state = self.state_dict(run_id)
-        shape = info.sample_shape
-        # Only the shapes matter to build(): empty tensors stand in for the data set.
-        stand_in = Dataset(info.config.dataset, torch.empty((0, *shape)), torch.empty(0, dtype=torch.long),
-                           torch.empty((0, *shape)), torch.empty(0, dtype=torch.long), info.num_classes)
-        model = info.config.model.build(stand_in)
+        model = build_net(info.config, info.sample_shape, info.num_classes)
         try:
             model.load_state_dict(state)
         except RuntimeError as err:
-            raise StoreError(f"the weights of run {run_id} do not fit its config ({_one_line(err)})") from None
+            raise StoreError(f"the weights of run {run_id} do not fit its config ({one_line(err)})") from None
         for _, block, on in self.events(run_id):  # the shortcuts as the run left them
             model.set_shortcut(block, on)
         return model.eval()
 
-    # ---- export and import ---------------------------------------------------------------
+    # Export and import (exports.py, imports.py).
 
     def tables(self, run_id: int) -> dict[str, pd.DataFrame]:
         """Full-resolution tables of a run: "steps" (per-step metrics), "blocks", "layers", "events"."""
-        info = self.run(run_id)
-        with self._read() as con:
-            steps = pd.read_sql_query("SELECT step, loss, train_error, test_error FROM metrics WHERE run = ? "
-                                      "ORDER BY step", con, params=(run_id,))
-            blocks = pd.read_sql_query(f"SELECT step, block, {', '.join(BLOCK_STATS)} FROM block_stats "
-                                       "WHERE run = ? ORDER BY step, block", con, params=(run_id,))
-            layers = pd.read_sql_query("SELECT step, layer, grad_norm FROM layer_stats WHERE run = ? "
-                                       "ORDER BY step, layer", con, params=(run_id,))
-            events = pd.read_sql_query("SELECT step, block, shortcut_on FROM events WHERE run = ? ORDER BY rowid",
-                                       con, params=(run_id,))
-        blocks.insert(2, "name", pd.Series(info.blocks, dtype=object).reindex(blocks["block"]).to_numpy())
-        layers.insert(2, "name", pd.Series(info.layers, dtype=object).reindex(layers["layer"]).to_numpy())
-        return {"steps": steps, "blocks": blocks, "layers": layers, "events": events}
+        return exports.tables(self, run_id)
 
     def export_tables(self, run_id: int, folder: str | os.PathLike, fmt: str = "csv") -> list[Path]:
         """Write the run's tables as run-ID-TABLE.csv or .parquet into `folder`; returns the files."""
-        if fmt not in ("csv", "parquet"):
-            raise ValueError(f"unknown table format {fmt!r}; choose one of: csv, parquet")
-        folder = Path(folder)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            paths = []
-            for name, frame in self.tables(run_id).items():
-                path = folder / f"run-{run_id}-{name}.{fmt}"
-                frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path, index=False)
-                paths.append(path)
-        except OSError as err:
-            raise StoreError(f"cannot write to {folder}: {_one_line(err)}") from None
-        return paths
+        return exports.export_tables(self, run_id, folder, fmt)
 
     def export_run(self, run_id: int, path: str | os.PathLike) -> Path:
         """Write one run, everything included, as a run file (a one-run store) that `import_run` reads."""
-        self.run(run_id)
-        path = Path(path)
-        if path.exists():
-            raise StoreError(f"{path} already exists; choose a new file name")
-        target = RunStore(path)
-        with self._connect() as con:
-            try:
-                con.execute("ATTACH DATABASE ? AS dst", (target.path.resolve().as_uri(),))
-                con.execute("BEGIN IMMEDIATE")
-                self._copy_run(con, "main", "dst", run_id, keep_id=True)
-                con.execute("COMMIT")
-                con.execute("DETACH DATABASE dst")
-            except sqlite3.Error as err:
-                raise self._error(err) from None
-        with target._connect() as con:
-            con.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-        return path
+        return exports.export_run(self, run_id, path)
 
     def import_run(self, path: str | os.PathLike) -> list[int]:
         """Copy every run of a run file (or of another store) into this store; returns the new ids."""
-        path = Path(path)
-        if not path.is_file():
-            raise StoreError(f"no run file at {path}")
-        if path.resolve() == self.path.resolve():
-            raise StoreError(f"{path} is this store itself; import from another file")
-        source = f"{path.resolve().as_uri()}?mode=ro"  # read-only: importing never changes the file
-        try:
-            with contextlib.closing(sqlite3.connect(source, uri=True)) as con:
-                have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-                missing = (set(RUN_COLUMNS) | {"id"}) - have
-                if missing:
-                    raise StoreError(f"{path} is not a run file (no runs table with {', '.join(sorted(missing))})")
-                old_ids = [r[0] for r in con.execute("SELECT id FROM runs ORDER BY id")]
-        except sqlite3.Error as err:
-            raise StoreError(f"{path} is not a run file ({_one_line(err)})") from None
-        new_ids = []
-        with self._connect() as con:
-            try:
-                con.execute("ATTACH DATABASE ? AS src", (source,))
-                con.execute("BEGIN IMMEDIATE")
-                new_ids = [self._copy_run(con, "src", "main", old, keep_id=False) for old in old_ids]
-                con.execute("COMMIT")
-                con.execute("DETACH DATABASE src")
-            except sqlite3.Error as err:
-                raise StoreError(f"cannot import {path}: {_one_line(err)}") from None
-        return new_ids
-
-    @staticmethod
-    def _copy_run(con: sqlite3.Connection, src: str, dst: str, run_id: int, *, keep_id: bool) -> int:
-        """Copy one run between attached databases inside the caller's transaction; returns its id there."""
-        cols = ", ".join(RUN_COLUMNS)
-        # A run still recording when copied is not running in the copy.
-        select = cols.replace("status", "CASE status WHEN 'running' THEN 'interrupted' ELSE status END")
-        if keep_id:
-            con.execute(f"INSERT INTO {dst}.runs (id, {cols}) SELECT id, {select} FROM {src}.runs WHERE id = ?",
-                        (run_id,))
-            new = run_id
-        else:
-            cur = con.execute(f"INSERT INTO {dst}.runs ({cols}) SELECT {select} FROM {src}.runs WHERE id = ?",
-                              (run_id,))
-            new = int(cur.lastrowid)
-        for table, tcols in CHILD_TABLES.items():
-            names = ", ".join(tcols)
-            con.execute(f"INSERT INTO {dst}.{table} (run, {names}) SELECT ?, {names} FROM {src}.{table} "
-                        "WHERE run = ?", (new, run_id))
-        return new
+        return imports.import_run(self, path)
 
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file ("ok" when sound)."""
         with self._read() as con:
             return con.execute("PRAGMA integrity_check").fetchone()[0]
-
-
-def read_state_dict(blob: bytes, what: str = "the checkpoint") -> dict[str, torch.Tensor]:
-    """Tensors from torch.save bytes with weights_only=True; anything else is one clear StoreError."""
-    try:
-        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file; all mean the same here
-        raise StoreError(f"{what} is not a valid checkpoint ({_one_line(err)})") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
-        raise StoreError(f"{what} is not a valid checkpoint (expected a state_dict of named tensors)")
-    return state
-
-
-class RunRecorder:
-    """Feeds one Trainer's records into the store in batches: every `flush_every` steps or `flush_seconds`."""
-
-    def __init__(self, store: RunStore, trainer: Trainer, *, name: str | None = None, sweep: str | None = None,
-                 flush_every: int = 100, flush_seconds: float = 2.0) -> None:
-        int_in("flush_every", flush_every, 1, 10**6)
-        self.store = store
-        self.flush_every = flush_every
-        self.flush_seconds = flush_seconds
-        data = trainer.data
-        self.run_id = store.create_run(
-            trainer.config, total_steps=trainer.total_steps, blocks=trainer.model.block_names(),
-            layers=trainer.probe.layer_names, sample_shape=data.sample_shape, num_classes=data.num_classes,
-            device=str(trainer.device), name=name, sweep=sweep)
-        self._steps = 0  # per-step values already written
-        self._tests = 0
-        self._events = 0
-        self._last_flush = time.monotonic()
-
-    def update(self, trainer: Trainer) -> None:
-        """Call after each step; commits when a batch is due."""
-        due = len(trainer.loss) - self._steps >= self.flush_every
-        if due or time.monotonic() - self._last_flush >= self.flush_seconds:
-            self.flush(trainer)
-
-    def flush(self, trainer: Trainer, history: ProbeHistory | None = None) -> None:
-        """Commit everything recorded since the last flush, in one transaction.
-
-        `history`: the probe rows since the last flush, where the caller drains the probe itself
-        (a live view reads the same rows); None drains it here.
-        """
-        history = trainer.probe.drain() if history is None else history
-        loss, err = trainer.loss[self._steps:], trainer.train_error[self._steps:]
-        tests = list(zip(trainer.test_steps[self._tests:], trainer.test_error[self._tests:], strict=True))
-        events = trainer.events[self._events:]
-        self.store.append(self.run_id, first_step=self._steps + 1, loss=loss, train_error=err, tests=tests,
-                          history=history, events=events)
-        self._steps += len(loss)
-        self._tests += len(tests)
-        self._events += len(events)
-        self._last_flush = time.monotonic()
-
-    def finish(self, trainer: Trainer, status: str | None = None,
-               before_close: Callable[[int, Trainer], None] | None = None,
-               history: ProbeHistory | None = None) -> str:
-        """Commit the rest, the final weights (unless it diverged or failed) and then the final status.
-
-        `before_close(run_id, trainer)` runs for a trained net before the status is written, so a
-        reader that sees the status also sees what it stored. `history` is as for `flush`.
-        """
-        self.flush(trainer, history)
-        status = status or {"ready": "stopped", "running": "stopped"}.get(trainer.status, trainer.status)
-        if status in ("finished", "stopped") and trainer.step_count:
-            self.store.save_weights(self.run_id, trainer.model.state_dict(), step=trainer.step_count)
-            if before_close is not None:
-                before_close(self.run_id, trainer)
-        self.store.finish(self.run_id, status, seconds=trainer.seconds, message=trainer.message)
-        return status
-
-
-def record(store: RunStore, trainer: Trainer, *, name: str | None = None, sweep: str | None = None,
-           should_stop: Callable[[], bool] | None = None, on_step: Callable[[Trainer], None] | None = None,
-           before_close: Callable[[int, Trainer], None] | None = None, flush_every: int = 100,
-           flush_seconds: float = 2.0) -> int:
-    """Train `trainer` to its end (or until `should_stop`), recording into `store`; returns the run id.
-
-    Ctrl-C closes the run as "stopped" and an error as "failed" (then both propagate);
-    `before_close` is passed to `RunRecorder.finish`.
-    """
-    recorder = RunRecorder(store, trainer, name=name, sweep=sweep, flush_every=flush_every,
-                           flush_seconds=flush_seconds)
-    status = None
-    try:
-        while not trainer.done:
-            if should_stop is not None and should_stop():
-                status = "stopped"
-                break
-            trainer.step()
-            recorder.update(trainer)
-            if on_step is not None:
-                on_step(trainer)
-    except KeyboardInterrupt:
-        status = "stopped"
-        raise
-    except Exception as err:
-        status, trainer.message = "failed", _one_line(err)
-        raise
-    finally:
-        recorder.finish(trainer, status, before_close)
-    return recorder.run_id
