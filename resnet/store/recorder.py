@@ -15,7 +15,7 @@ class RunRecorder:
     """Feeds one Trainer's records into the store in batches: every `flush_every` steps or `flush_seconds`."""
 
     def __init__(self, store: RunStore, trainer: Trainer, *, name: str | None = None, sweep: str | None = None,
-                 flush_every: int = 100, flush_seconds: float = 2.0) -> None:
+                 pair: str | None = None, flush_every: int = 100, flush_seconds: float = 2.0) -> None:
         int_in("flush_every", flush_every, 1, 10**6)
         self.store = store
         self.flush_every = flush_every
@@ -24,7 +24,7 @@ class RunRecorder:
         self.run_id = store.create_run(
             trainer.config, total_steps=trainer.total_steps, blocks=trainer.model.block_names(),
             layers=trainer.probe.layer_names, sample_shape=data.sample_shape, num_classes=data.num_classes,
-            device=str(trainer.device), name=name, sweep=sweep)
+            device=str(trainer.device), name=name, sweep=sweep, pair=pair)
         self._steps = 0  # per-step values already written
         self._tests = 0
         self._events = 0
