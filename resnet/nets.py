@@ -10,7 +10,7 @@ from torch import nn
 from resnet.blocks import BasicBlock, Bottleneck, MLPBlock, ResidualUnit, conv3x3
 from resnet.checks import choice, flag, int_in
 from resnet.layers import ACTS, NORMS, activation, norm1d, norm2d
-from resnet.shortcuts import SHORTCUTS, make_shortcut
+from resnet.shortcuts import SHORTCUTS, ZERO_PADS, make_shortcut
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 MAX_CNN_DEPTH = {"basic": 218, "bottleneck": 299}  # n = 36 / 33: past ResNet-110/164, within a CPU's reach
@@ -117,12 +117,16 @@ def cifar_block_names(depth: int, block: str = "basic") -> list[str]:
 
 def cifar_resnet(depth: int, *, residual: bool = True, block: str = "basic", shortcut: str = "A",
                  preact: bool = False, norm: str = "batch", act: str = "relu", width: int = 16,
-                 in_channels: int = 3, num_classes: int = 10) -> ResidualNet:
-    """The CIFAR-10 family of Sec. 4.2: three stages of `width`, 2x, 4x filters on 32/16/8 maps."""
+                 in_channels: int = 3, num_classes: int = 10, zero_pad: str = "end") -> ResidualNet:
+    """The CIFAR-10 family of Sec. 4.2: three stages of `width`, 2x, 4x filters on 32/16/8 maps.
+
+    `zero_pad` places option A's new channels: "end" or "both" (resnet.shortcuts.ZERO_PADS).
+    """
     n = check_cnn_depth(depth, block)
     flag("residual", residual)
     flag("preact", preact)
     choice("shortcut", shortcut, SHORTCUTS)
+    choice("zero_pad", zero_pad, ZERO_PADS)
     choice("norm", norm, NORMS)
     choice("act", act, ACTS)
     int_in("width", width, 1, MAX_CNN_WIDTH)
@@ -141,7 +145,7 @@ def cifar_resnet(depth: int, *, residual: bool = True, block: str = "basic", sho
         for i in range(n):
             stride = 2 if stage > 0 and i == 0 else 1
             out_planes = planes * unit.expansion
-            sc = make_shortcut(shortcut, in_planes, out_planes, stride, norm_layer) if residual else None
+            sc = make_shortcut(shortcut, in_planes, out_planes, stride, norm_layer, zero_pad) if residual else None
             b = unit(in_planes, planes, stride, shortcut=sc, preact=preact, norm_layer=norm_layer, act=act)
             b.label = cifar_block_name(stage, i)
             blocks.append(b)

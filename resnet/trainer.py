@@ -14,6 +14,7 @@ import torch
 import torch._dynamo  # noqa: F401  (the first optimiser imports it: ~2 s paid here, not on the first Train press)
 import torch.nn.functional as F
 
+from resnet import zoo
 from resnet.checks import choice, flag, float_in, int_in
 from resnet.data import DATASETS, IMAGE_DATASETS, Batches, Dataset, load_dataset
 from resnet.devices import resolve_device
@@ -31,7 +32,8 @@ from resnet.nets import (
     mlp_stack,
 )
 from resnet.probes import Probe, ProbeHistory
-from resnet.shortcuts import SHORTCUTS
+from resnet.shortcuts import SHORTCUTS, ZERO_PADS
+from resnet.zoo import MAX_INPUT_SIZE, MIN_INPUT_SIZE, TORCHVISION_MODELS
 
 FAMILIES = ("cnn", "mlp")
 OPTIMIZERS = ("sgd", "adam")
@@ -53,6 +55,9 @@ class ModelSpec:
     norm: str = "batch"  # "batch" or "none"
     act: str = "relu"  # "relu", "tanh" or "sigmoid"
     width: int = 16  # cnn: first-stage filters (paper: 16); mlp: hidden units
+    zero_pad: str = "end"  # option A's new channels: after the old ones, or "both" sides (PyTorch CIFAR layout)
+    arch: str = ""  # a torchvision model of resnet.zoo ("resnet18", ...): replaces family, depth and switches
+    input_size: int = 0  # arch only: the side images are resized to (0: 32, the least every arch takes)
 
     def __post_init__(self) -> None:
         choice("model family", self.family, FAMILIES)
@@ -62,6 +67,17 @@ class ModelSpec:
         choice("act", self.act, ACTS)
         choice("shortcut", self.shortcut, SHORTCUTS)
         choice("block", self.block, tuple(BLOCKS))
+        choice("zero_pad", self.zero_pad, ZERO_PADS)
+        if self.arch:
+            choice("arch", self.arch, TORCHVISION_MODELS)
+            if self.family != "cnn":
+                raise ValueError(f"arch {self.arch!r} is a CNN; its family must be 'cnn'")
+            if self.input_size:
+                int_in("input_size", self.input_size, MIN_INPUT_SIZE, MAX_INPUT_SIZE)
+            if not self.residual and self.arch not in zoo.SWITCHABLE:
+                raise ValueError(f"{self.arch} has no plain twin: DenseNet's skips are concatenations, not switches")
+        elif self.input_size:
+            raise ValueError("input_size applies to an arch (a torchvision model) only")
         if self.family == "cnn":
             check_cnn_depth(self.depth, self.block)
             int_in("width", self.width, 1, MAX_CNN_WIDTH)
@@ -71,17 +87,28 @@ class ModelSpec:
 
     def build(self, data: Dataset) -> ResidualNet:
         """The network for this spec, shaped for `data`."""
+        if self.arch:
+            if data.sample_shape[0] != 3:
+                raise ValueError(f"{self.arch} takes 3-channel images; {data.name!r} has {data.sample_shape[0]}")
+            net = zoo.model(self.arch, num_classes=data.num_classes)
+            if not self.residual:
+                net.set_shortcut(None, False)  # the plain twin: the same blocks computing relu(F(x))
+            return net
         if self.family == "cnn":
             if not data.is_image:
                 raise ValueError(f"a CNN needs an image data set; {data.name!r} is not one (use the MLP)")
             return cifar_resnet(self.depth, residual=self.residual, block=self.block, shortcut=self.shortcut,
                                 preact=self.preact, norm=self.norm, act=self.act, width=self.width,
-                                in_channels=data.sample_shape[0], num_classes=data.num_classes)
+                                in_channels=data.sample_shape[0], num_classes=data.num_classes,
+                                zero_pad=self.zero_pad)
         return mlp_stack(self.depth, residual=self.residual, width=self.width, in_features=data.in_features,
                          num_classes=data.num_classes, norm=self.norm, act=self.act, preact=self.preact)
 
     def block_names(self) -> list[str]:
         """The names the built net's blocks will have, without building it."""
+        if self.arch:
+            with torch.device("meta"):  # shapes only: no memory, no initialisation
+                return zoo.model(self.arch, num_classes=2).block_names()
         if self.family == "cnn":
             return cifar_block_names(self.depth, self.block)
         return [mlp_block_name(i) for i in range(self.depth)]
@@ -89,7 +116,15 @@ class ModelSpec:
     @property
     def label(self) -> str:
         """A short name such as "plain-56" or "res-20"."""
+        if self.arch:
+            return self.arch if self.residual else f"{self.arch}-plain"
         return f"{'res' if self.residual else 'plain'}-{self.depth}"
+
+    def data_shape(self) -> dict:
+        """How the data set must be reshaped for this net: load_dataset's channels and image_size."""
+        if not self.arch:
+            return {}
+        return {"channels": 3, "image_size": self.input_size or MIN_INPUT_SIZE}
 
 
 @dataclass(frozen=True)
@@ -172,9 +207,10 @@ class RunResult:
 
 
 @lru_cache(maxsize=8)
-def cached_dataset(name: str, device: str, root: str | None, download: bool) -> Dataset:
-    """Data sets are read-only once loaded, so one copy per device serves every run."""
-    return load_dataset(name, root=root, download=download, device=device)
+def cached_dataset(name: str, device: str, root: str | None, download: bool, channels: int | None = None,
+                   image_size: int | None = None) -> Dataset:
+    """Data sets are read-only once loaded, so one copy per device (and shape) serves every run."""
+    return load_dataset(name, root=root, download=download, device=device, channels=channels, image_size=image_size)
 
 
 class Trainer:
@@ -185,7 +221,8 @@ class Trainer:
         self.config = config
         self.total_steps = total_steps
         self.device = resolve_device(config.device)
-        self.data = cached_dataset(config.dataset, str(self.device), config.data_root, config.download)
+        self.data = cached_dataset(config.dataset, str(self.device), config.data_root, config.download,
+                                   **config.model.data_shape())
         torch.manual_seed(config.seed)
         self.model = (model or config.model.build(self.data)).to(self.device)
         if config.channels_last and self.device.type == "cuda" and config.model.family == "cnn":
