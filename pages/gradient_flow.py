@@ -1,27 +1,129 @@
-"""Gradient flow: a plain net and its residual twin train live, side by side."""
+"""Gradient flow: a plain net and its residual twin train live side by side, or a stored run replays."""
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from pages.common import require_router
 from resnet.data import DATASETS
+from resnet.jobs import JobError, TwinsJob, job_server
 from resnet.layers import ACTS, NORMS
-from resnet.nets import BLOCKS
+from resnet.nets import BLOCKS, MAX_CNN_DEPTH, MAX_CNN_WIDTH, MAX_MLP_DEPTH, MAX_MLP_WIDTH
 from resnet.presets import PRESETS
 from resnet.query import CUSTOM, KNOBS, Setup, setup_from_query, setup_to_query
 from resnet.shortcuts import SHORTCUTS
-from resnet.store import RunStore, StoreError
+from resnet.store import RunStore, StoreError, default_store_path
 from resnet.trainer import FAMILIES, MAX_BATCH, MAX_STEPS, OPTIMIZERS, SCHEDULES, TrainConfig
-from resnet.worker import TwinSnapshot, TwinWorker
-from viz.gradient_flow import Curves, Grid, block_profile, training_curves, twin_heatmaps
-from viz.narrative import describe_twins
+from resnet.views import stored_view
+from viz.narrative import twin_metrics, twin_sentences
+from viz.run_figures import block_profile, curves, heatmaps
+from viz.runview import RunView
 
 require_router()
-LIVE_STATES = ("starting", "training")
+LIVE_STATES = ("starting", "training", "queued")
 HEATMAP_POINTS = 600  # columns per heatmap: smooth at 2 Hz however long the run
 REDRAW_SECONDS = 0.5
+REPLAY_TICK_S = 0.3
+REPLAY_SPEEDS = {"slow": 100, "normal": 40, "fast": 15}  # a replay plays the run in this many ticks
+
+
+def draw(view: RunView, *, granularity: str = "blocks") -> None:
+    """Every view of a run, from one RunView: the same figures live and replayed."""
+    if not view.started:
+        # Empty axes where the heatmaps will be: the layout does not jump, and the browser has
+        # loaded Plotly before the first numbers arrive.
+        st.info("Press Train (or Step) to start both nets; the views fill in as they learn.")
+        st.plotly_chart(heatmaps(view, "grad_norm"), key="chart_grad", theme=None)
+        return
+    metrics = twin_metrics(view)
+    cols = st.columns(max(1, len(metrics)))
+    for col, (label, value, note) in zip(cols, metrics, strict=False):
+        col.metric(label, value, delta=note, delta_color="off", delta_arrow="off")
+    sentences = twin_sentences(view, norm=view.config.get("model", {}).get("norm", "batch"))
+    if sentences:
+        st.info("  \n".join(sentences))
+    stat = "layer_grad_norm" if granularity == "layers" else "grad_norm"
+    st.plotly_chart(heatmaps(view, stat), key="chart_grad", theme=None)
+    st.plotly_chart(heatmaps(view, "input_grad_norm"), key="chart_input", theme=None)
+    cols = st.columns(2)
+    cols[0].plotly_chart(block_profile(view, "grad_norm"), key="chart_profile", theme=None)
+    cols[1].plotly_chart(block_profile(view, "act_std"), key="chart_act_std", theme=None)
+    st.plotly_chart(curves(view), key="chart_curves", theme=None)
+
+
+def status_line(view: RunView) -> None:
+    """Progress, rate and state; a failure or the line's place as a message."""
+    done = view.step / max(view.total_steps, 1)
+    st.progress(min(done, 1.0), text=f"step {view.step} of {view.total_steps} · {view.steps_per_sec:.0f} steps/s · "
+                                     f"{view.state}")
+    if view.state in ("diverged", "failed"):
+        st.error(view.message)
+    elif view.state == "queued" or (view.message and view.state in ("idle", "stopped")):
+        st.warning(view.message)
+
+
+# -- replay of a stored run (?run=ID) -------------------------------------------------------------
+@st.cache_data(max_entries=16, show_spinner=False)
+def load_view(path: str, run_id: int, signature: tuple) -> RunView:
+    """A stored run (with its twin) as a RunView; `signature` changes whenever the run does."""
+    return stored_view(RunStore(path), run_id, max_points=HEATMAP_POINTS)
+
+
+def replay(run_text: str) -> None:
+    """Replay a stored run or pair: Play/Pause, a step slider, a speed; no job is started."""
+    path = str(default_store_path())
+    try:
+        run_id = int(run_text)
+        store = RunStore(path)
+        info = store.run(run_id)
+        view = load_view(path, run_id, (info.steps, info.status))
+    except (ValueError, StoreError) as err:
+        st.error(f"Cannot replay run {run_text!r}: {err}")
+        st.page_link("pages/gradient_flow.py", label="Train live instead", icon=":material/play_arrow:")
+        st.stop()
+    names = " and ".join(f"run {n.run_id} ({n.label})" for n in view.nets.values())
+    st.caption(f"Replaying {names} from the run store: no training, the same figures as live. "
+               "The Runs page lists every recorded run.")
+    end = max(view.step, 1)
+    if st.session_state.get("gf_replay") != run_id:  # a new run: the cursor starts where the link says
+        st.session_state["gf_replay"] = run_id
+        step_text = st.query_params.get("step", str(end))
+        st.session_state["gf_cursor"] = min(max(int(step_text), 1), end) if step_text.isdigit() else end
+        st.session_state["gf_playing"] = False
+    controls = st.columns([1, 1, 6], vertical_alignment="bottom")
+    playing = st.session_state["gf_playing"]
+    if controls[0].button("Pause" if playing else "Play", type="primary", width="stretch",
+                          icon=":material/pause:" if playing else ":material/play_arrow:"):
+        st.session_state["gf_playing"] = not playing
+        if not playing and st.session_state["gf_cursor"] >= end:
+            st.session_state["gf_cursor"] = 1
+        st.rerun()
+    controls[1].selectbox("Speed", list(REPLAY_SPEEDS), index=1, key="gf_speed")
+    controls[2].slider("Step", 1, end, key="gf_cursor", disabled=end <= 1)
+
+    @st.fragment(run_every=REPLAY_TICK_S if st.session_state["gf_playing"] else None)
+    def frames() -> None:
+        if st.session_state["gf_playing"]:
+            stride = max(1, end // REPLAY_SPEEDS[st.session_state["gf_speed"]])
+            st.session_state["gf_cursor"] = min(end, st.session_state["gf_cursor"] + stride)
+        cursor = st.session_state["gf_cursor"]
+        st.query_params["step"] = str(cursor)
+        at = view.upto(cursor)
+        st.progress(cursor / end, text=f"step {cursor} of {view.step} · replay · {view.state}")
+        draw(at, granularity=st.session_state.get("gf_granularity", "blocks"))
+        if st.session_state["gf_playing"] and cursor >= end:
+            st.session_state["gf_playing"] = False
+            st.rerun(scope="app")
+
+    frames()
+
+
+st.title("Gradient flow: plain vs residual")
+st.caption("The same network twice, from the same initial weights and batches: once as a plain stack, once with "
+           "identity shortcuts. Only the shortcut differs, so every difference on screen is its doing.")
+if "run" in st.query_params:
+    replay(st.query_params["run"])
+    st.stop()
 
 
 # -- setup: URL <-> widgets ------------------------------------------------------------------
@@ -71,9 +173,6 @@ if "gf_preset" not in st.session_state:
     load_setup(parsed)
     st.session_state["gf_warnings"] = parsed.warnings
 
-st.title("Gradient flow: plain vs residual")
-st.caption("The same network twice, from the same initial weights and batches: once as a plain stack, once with "
-           "identity shortcuts. Only the shortcut differs, so every difference on screen is its doing.")
 for message in st.session_state.pop("gf_warnings", []):
     st.warning(f"Link setting not used: {message}")
 
@@ -87,11 +186,14 @@ with st.expander("Network and training settings", expanded=st.session_state["gf_
     c = st.columns(5)
     c[0].selectbox("Family", FAMILIES, key=knob_key("family"), on_change=on_knob,
                    format_func={"cnn": "CNN (CIFAR-style ResNet)", "mlp": "MLP stack"}.get)
-    c[1].number_input("Depth", min_value=1, max_value=299, step=1, key=knob_key("depth"), on_change=on_knob,
+    c[1].number_input("Depth", min_value=1, max_value=max(MAX_MLP_DEPTH, *MAX_CNN_DEPTH.values()), step=1,
+                      key=knob_key("depth"), on_change=on_knob,
                       help="CNN: 6n+2 layers with basic blocks (20, 32, 44, 56, 110), 9n+2 with bottlenecks; "
                            "MLP: number of units")
-    c[2].number_input("Width", min_value=1, max_value=1024, step=1, key=knob_key("width"), on_change=on_knob,
-                      help="CNN: first-stage filters (paper: 16); MLP: hidden units")
+    c[2].number_input("Width", min_value=1, max_value=max(MAX_MLP_WIDTH, MAX_CNN_WIDTH), step=1,
+                      key=knob_key("width"), on_change=on_knob,
+                      help=f"CNN: first-stage filters (paper: 16, at most {MAX_CNN_WIDTH}); MLP: hidden units "
+                           f"(at most {MAX_MLP_WIDTH})")
     c[3].selectbox("Block", tuple(BLOCKS), key=knob_key("block"), on_change=on_knob)
     c[4].selectbox("Shortcut", SHORTCUTS, key=knob_key("shortcut"), on_change=on_knob,
                    format_func={"A": "A: identity, zero-pad", "B": "B: project on shape change",
@@ -123,187 +225,104 @@ if setup is None:
 st.query_params.from_dict(setup_to_query(setup))
 
 
-# -- the worker ------------------------------------------------------------------------------
-def fresh_worker(s: Setup) -> TwinWorker:
-    """Start a worker for `s`, ending the session's previous one."""
-    old = st.session_state.get("gf_worker")
+# -- the job ----------------------------------------------------------------------------------
+def fresh_job(s: Setup) -> TwinsJob | None:
+    """Start live twins for `s` in a worker process, ending the session's previous ones."""
+    old = st.session_state.get("gf_job")
     if old is not None:
         old.stop()
+    store = default_store_path()
     try:
-        store, st.session_state["gf_store_error"] = RunStore(), ""
+        RunStore(store)
+        st.session_state["gf_store_error"] = ""
     except StoreError as err:  # the page still trains; it says why nothing is kept
         store, st.session_state["gf_store_error"] = None, f"Training here is not recorded in the run store: {err}"
-    worker = TwinWorker(s.config, steps=s.steps, store=store)
-    st.session_state["gf_worker"] = worker
+    try:
+        job = job_server().twins(s.config, s.steps, store=store)
+    except JobError as err:
+        st.session_state["gf_job"] = None
+        st.error(f"Training cannot start: {err}")
+        st.stop()
+    st.session_state["gf_job"] = job
     st.session_state["gf_on"] = list(range(len(s.config.model.block_names())))
-    return worker
+    return job
 
 
-worker: TwinWorker | None = st.session_state.get("gf_worker")
-snap = worker.snapshot(max_points=HEATMAP_POINTS) if worker is not None else None
-stale = worker is None or (worker.config, worker.total_steps) != (setup.config, setup.steps)
-if stale and (snap is None or snap.state not in LIVE_STATES):
-    worker = fresh_worker(setup)
+job: TwinsJob | None = st.session_state.get("gf_job")
+stale = job is None or (job.config, job.total_steps) != (setup.config, setup.steps)
+if stale and (job is None or job.state not in LIVE_STATES):
+    job = fresh_job(setup)
     stale = False
-names = worker.config.model.block_names()
-ended = not worker.alive  # failed, or stopped after nobody watched: its records stay on screen
+names = job.config.model.block_names()
+ended = not job.alive  # failed, or stopped after nobody watched: its records stay on screen
 if stale:
     st.info("Training goes on with the previous settings; press Reset to apply the new ones.")
 elif ended:
     st.info("This run has ended; its records stay below. Press Reset to start a fresh one.")
 
 
-def on_train() -> None:
-    """Train button."""
-    st.session_state["gf_worker"].train()
-    st.session_state["gf_live"] = True
-
-
-def on_pause() -> None:
-    """Pause button."""
-    st.session_state["gf_worker"].pause()
-
-
-def on_step() -> None:
-    """Step button: one step of both twins."""
-    st.session_state["gf_worker"].step(1)
-    st.session_state["gf_live"] = True
+def command(action: str, *args) -> None:
+    """A button's command to the session's job; a full line is one message."""
+    try:
+        getattr(st.session_state["gf_job"], action)(*args)
+        st.session_state["gf_live"] = action in ("train", "step")
+    except JobError as err:
+        st.session_state["gf_job_error"] = str(err)
 
 
 def on_reset() -> None:
     """Reset button: same settings (or the new ones), fresh weights, records cleared."""
-    fresh_worker(setup)
+    fresh_job(setup)
     st.session_state["gf_live"] = False
-
-
-def on_shortcuts() -> None:
-    """The shortcut pills changed: switch exactly the blocks that changed."""
-    w = st.session_state["gf_worker"]
-    now = set(st.session_state["gf_on"])
-    before = set(st.session_state.get("gf_on_sent", range(len(names))))
-    for i in sorted(before - now):
-        w.set_shortcut(i, False)
-    for i in sorted(now - before):
-        w.set_shortcut(i, True)
-    st.session_state["gf_on_sent"] = sorted(now)
 
 
 def all_shortcuts(on: bool) -> None:
     """All on / all off."""
-    st.session_state["gf_worker"].set_shortcut(None, on)
     st.session_state["gf_on"] = list(range(len(names))) if on else []
-    st.session_state["gf_on_sent"] = list(st.session_state["gf_on"])
+    st.session_state["gf_job"].apply_shortcuts(st.session_state["gf_on"])
 
-
-if st.session_state.get("gf_on_worker") is not worker:  # a new worker starts with every shortcut on
-    st.session_state["gf_on"] = list(range(len(names)))
-    st.session_state["gf_on_sent"] = list(range(len(names)))
-    st.session_state["gf_on_worker"] = worker
 
 controls = st.columns([1, 1, 1, 1, 2, 4], vertical_alignment="center")
-controls[0].button("Train", type="primary", on_click=on_train, width="stretch", disabled=stale or ended)
-controls[1].button("Pause", on_click=on_pause, width="stretch")
-controls[2].button("Step", on_click=on_step, width="stretch", disabled=stale or ended)
+controls[0].button("Train", type="primary", on_click=command, args=("train",), width="stretch",
+                   disabled=stale or ended)
+controls[1].button("Pause", on_click=command, args=("pause",), width="stretch")
+controls[2].button("Step", on_click=command, args=("step", 1), width="stretch", disabled=stale or ended)
 controls[3].button("Reset", on_click=on_reset, width="stretch")
+if st.session_state.get("gf_job_error"):
+    st.warning(st.session_state.pop("gf_job_error"))
 
 with st.container(border=True):
     top = st.columns([8, 1, 1])
     top[0].pills("Residual twin's shortcuts (on = highlighted; click a block to cut or restore it, even while "
                  "training)", list(range(len(names))), selection_mode="multi", key="gf_on",
-                 format_func=lambda i: names[i], on_change=on_shortcuts, wrap=True)
+                 format_func=lambda i: names[i], wrap=True,
+                 on_change=lambda: st.session_state["gf_job"].apply_shortcuts(st.session_state["gf_on"]))
     top[1].button("All on", on_click=all_shortcuts, args=(True,), width="stretch")
     top[2].button("All off", on_click=all_shortcuts, args=(False,), width="stretch")
 
-granularity = controls[5].segmented_control(
+controls[5].segmented_control(
     "Granularity", ["blocks", "layers"], key="gf_granularity", default="blocks", required=True,
     label_visibility="collapsed", help="blocks: norm over each residual unit's parameters; "
                                       "layers: each conv/linear weight")
 
-
-# -- live views ----------------------------------------------------------------------------------
-def ratio(values: np.ndarray) -> float:
-    """First/last block gradient-norm ratio at one step."""
-    return float(values[0] / values[-1]) if values[-1] > 0 else float("nan")
-
-
-def last_finite(rows: np.ndarray) -> int:
-    """Index of the latest row with every value finite (a diverged run's last NaN rows are skipped)."""
-    ok = np.flatnonzero(np.isfinite(rows).all(axis=1))
-    return int(ok[-1]) if len(ok) else len(rows) - 1
-
-
-def draw(snap: TwinSnapshot) -> None:
-    """Every view, from one snapshot."""
-    nets = snap.nets
-    done = snap.step / max(snap.total_steps, 1)
-    st.progress(min(done, 1.0), text=f"step {snap.step} of {snap.total_steps} · {snap.steps_per_sec:.0f} steps/s · "
-                                     f"{snap.state}")
-    if snap.state in ("diverged", "failed"):
-        st.error(snap.message)
-    elif snap.message and snap.state in ("idle", "stopped"):
-        st.warning(snap.message)
-    if snap.record_error or st.session_state.get("gf_store_error"):
-        st.warning(snap.record_error or st.session_state["gf_store_error"])
-    elif snap.run_ids:
-        st.caption(f"Recorded in the run store as run {snap.run_ids['plain']} (plain) and run "
-                   f"{snap.run_ids['residual']} (residual): the Runs page replays them and the analysis "
-                   "pages can load them.")
-    if not nets or nets["plain"].latest is None:
-        st.info("Press Train (or Step) to start both nets; the views fill in as they learn.")
-        # Empty axes where the heatmaps will be: the layout does not jump, and the browser has
-        # loaded Plotly before the first numbers arrive.
-        empty = {k: Grid(np.zeros(0), np.zeros((0, len(names))), names) for k in ("plain", "residual")}
-        st.plotly_chart(twin_heatmaps(empty, title="Gradient norm of each block (input at the top)",
-                                      quantity="‖∇W‖"), key="chart_grad", theme=None)
-        return
-    plain, res = nets["plain"], nets["residual"]
-    # Sentences and profiles use each twin's latest finite step, so a diverged run still reads.
-    now = {k: last_finite(n.grad_norm) for k, n in nets.items()}
-    pr, rr = ratio(plain.grad_norm[now["plain"]]), ratio(res.grad_norm[now["residual"]])
-    at_init = f"at step {int(plain.steps[0])}: " + "{:.1e}"
-    m = st.columns(4)
-    m[0].metric("Plain: first/last block gradient", f"{pr:.1e}", delta=at_init.format(ratio(plain.grad_norm[0])),
-                delta_color="off", delta_arrow="off")
-    m[1].metric("Plain: training error (last 20 steps)", f"{float(np.mean(plain.train_error[-20:])):.1%}")
-    m[2].metric("Residual: first/last block gradient", f"{rr:.1e}", delta=at_init.format(ratio(res.grad_norm[0])),
-                delta_color="off", delta_arrow="off")
-    m[3].metric("Residual: training error (last 20 steps)", f"{float(np.mean(res.train_error[-20:])):.1%}")
-    std_now = res.act_std[now["residual"]]
-    growth = float(std_now[-1] / std_now[0]) if std_now[0] > 0 else None
-    st.info("  \n".join(describe_twins(pr, rr, norm=worker.config.model.norm, residual_act_growth=growth)))
-
-    by_layer = granularity == "layers"
-    grads = {k: Grid(n.steps, n.layer_grad_norm if by_layer else n.grad_norm,
-                     n.layer_names if by_layer else n.names) for k, n in nets.items()}
-    unit = "layer's weight" if by_layer else "block"
-    st.plotly_chart(twin_heatmaps(grads, title=f"Gradient norm of each {unit} (input at the top)",
-                                  quantity="‖∇W‖", events=res.events), key="chart_grad", theme=None)
-    inputs = {k: Grid(n.steps, n.input_grad_norm, n.names) for k, n in nets.items()}
-    st.plotly_chart(twin_heatmaps(inputs, title="Backward signal ‖dL/dx‖ at each block's input (input at the top)",
-                                  quantity="‖dL/dx‖", events=res.events), key="chart_input", theme=None)
-    cols = st.columns(2)
-    latest = {k: n.grad_norm[now[k]] for k, n in nets.items()}
-    step_now = int(plain.steps[now["plain"]])
-    cols[0].plotly_chart(block_profile(latest, plain.names, title=f"Gradient norm per block at step {step_now}",
-                                       y_title="‖∇W‖"), key="chart_profile", theme=None)
-    stds = {k: n.act_std[now[k]] for k, n in nets.items()}
-    cols[1].plotly_chart(block_profile(stds, plain.names, title="Activation std per block", y_title="std"),
-                         key="chart_act_std", theme=None)
-    curves = {k: Curves(n.curve_steps, n.loss, n.train_error, n.test_steps, n.test_error) for k, n in nets.items()}
-    st.plotly_chart(training_curves(curves, events=res.events), key="chart_curves", theme=None)
-
-
-live = st.session_state.get("gf_live", False) or (snap is not None and snap.state in LIVE_STATES)
+live = st.session_state.get("gf_live", False) or job.state in LIVE_STATES
 
 
 @st.fragment(run_every=REDRAW_SECONDS if live else None)
 def live_views() -> None:
-    """Redraw from a fresh snapshot; once training stops, rerun the page once to stop polling."""
-    w: TwinWorker = st.session_state["gf_worker"]
-    w.heartbeat()
-    s = w.snapshot(max_points=HEATMAP_POINTS)
-    draw(s)
-    busy = w.alive and (s.state in LIVE_STATES or w.pending)
+    """Redraw from a fresh view; once training stops, rerun the page once to stop polling."""
+    j: TwinsJob = st.session_state["gf_job"]
+    j.heartbeat()
+    view = j.view(max_points=HEATMAP_POINTS)
+    status_line(view)
+    if j.record_error or st.session_state.get("gf_store_error"):
+        st.warning(j.record_error or st.session_state["gf_store_error"])
+    elif j.run_ids:
+        st.caption(f"Recorded in the run store as run {j.run_ids['plain']} (plain) and run "
+                   f"{j.run_ids['residual']} (residual): the Runs page and `/?run={j.run_ids['residual']}` "
+                   "replay them, and the analysis pages can load them.")
+    draw(view, granularity=st.session_state.get("gf_granularity", "blocks"))
+    busy = j.alive and (view.state in LIVE_STATES or j.pending)
     if st.session_state.get("gf_live") and not busy:
         st.session_state["gf_live"] = False
         st.rerun(scope="app")

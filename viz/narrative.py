@@ -59,3 +59,36 @@ def describe_twins(plain_ratio: float, residual_ratio: float, *, norm: str,
         lines.append(f"The residual net's activations grow {_times(residual_act_growth)} from first to last block: "
                      "without normalisation each addition adds variance, so the forward signal itself explodes.")
     return lines
+
+
+def first_last_ratio(values) -> float:
+    """First/last block value at one step (NaN where the last is zero)."""
+    return float(values[0] / values[-1]) if len(values) and values[-1] > 0 else float("nan")
+
+
+def twin_metrics(view) -> list[tuple[str, str, str | None]]:
+    """(label, value, note) for each net of a RunView: its first/last gradient ratio now, and its recent error."""
+    out = []
+    for role, net in view.nets.items():
+        now = net.last_finite()
+        if now is None:
+            continue
+        name = role.capitalize() if role in ("plain", "residual") else net.label
+        first = f"at step {int(net.steps[0])}: {first_last_ratio(net.grad_norm[0]):.1e}"
+        out.append((f"{name}: first/last block gradient", f"{first_last_ratio(net.grad_norm[now]):.1e}", first))
+        recent = net.train_error[-20:]
+        if len(recent):
+            out.append((f"{name}: training error (last 20 steps)", f"{100 * float(recent.mean()):.1f}%", None))
+    return out
+
+
+def twin_sentences(view, *, norm: str) -> list[str]:
+    """The sentences beside a plain/residual pair, from its latest finite step."""
+    plain, residual = view.nets.get("plain"), view.nets.get("residual")
+    if plain is None or residual is None or plain.last_finite() is None or residual.last_finite() is None:
+        return []
+    pr = first_last_ratio(plain.grad_norm[plain.last_finite()])
+    rr = first_last_ratio(residual.grad_norm[residual.last_finite()])
+    std = residual.act_std[residual.last_finite()]
+    growth = float(std[-1] / std[0]) if std[0] > 0 else None
+    return describe_twins(pr, rr, norm=norm, residual_act_growth=growth)

@@ -106,6 +106,15 @@ class RunView:
                                    step=min(self.step, step))
 
 
+def empty_net(label: str, residual: bool, names: Sequence[str]) -> NetView:
+    """A net with no rows yet: its panels draw as empty axes with the block names in place."""
+    none, rows = np.zeros(0), np.zeros((0, len(names)))
+    return NetView(label=label, residual=residual, names=list(names), layer_names=[], steps=np.zeros(0, np.int64),
+                   grad_norm=rows, input_grad_norm=rows, act_mean=rows, act_std=rows, layer_grad_norm=np.zeros((0, 0)),
+                   curve_steps=none, loss=none, train_error=none, test_steps=np.zeros(0, np.int64), test_error=none,
+                   shortcuts=[residual] * len(names))
+
+
 def shortcuts_at(n_blocks: int, residual: bool, events: Sequence[Event], step: int) -> list[bool]:
     """Each block's shortcut switch after the events up to `step` (all on for a residual net at the start)."""
     on = [residual] * n_blocks

@@ -39,3 +39,8 @@ def styled(fig: go.Figure, *, title: str | None = None, height: int | None = Non
 def twin_color(residual: bool) -> str:
     """The colour of a plain (False) or residual (True) net."""
     return RESIDUAL if residual else PLAIN
+
+
+def net_dash(residual: bool) -> str:
+    """The line style of a plain (dashed) or residual (solid) net: twins differ by more than hue."""
+    return "solid" if residual else "dash"

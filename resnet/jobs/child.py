@@ -27,6 +27,7 @@ from resnet.probes import STATS, ProbeHistory
 from resnet.recording import record
 from resnet.responses import save_responses
 from resnet.store import RunRecorder, RunStore, StoreError
+from resnet.store.store import new_key
 from resnet.trainer import TrainConfig, Trainer, twin_trainer, twin_trainers
 
 PULL_EVERY_S = 0.2  # rows reach the page this often while training
@@ -242,8 +243,9 @@ class Twins:
             return
         try:
             store = RunStore(self.store_path)
+            pair = new_key()
             for role, t in self.trainers.items():
-                self.recorders[role] = RunRecorder(store, t)
+                self.recorders[role] = RunRecorder(store, t, pair=pair)
                 self.unrecorded[role] = []
             _send(self.conn, ("runs", {role: r.run_id for role, r in self.recorders.items()}))
         except StoreError as err:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from resnet.jobs.live import NetBuffer
 from resnet.trainer import MAX_STEPS, TrainConfig
-from viz.runview import RunView
+from viz.runview import ROLES, RunView, empty_net
 
 if TYPE_CHECKING:
     from resnet.jobs.server import JobServer
@@ -182,6 +182,7 @@ class TwinsJob(Job):
         self.rate = 0.0
         self.record_error = ""
         self.run_ids: dict[str, int] = {}
+        self.switched_on = set(range(len(config.model.block_names())))  # shortcut switches as last sent
         self.lock = threading.Lock()
 
     @property
@@ -216,13 +217,25 @@ class TwinsJob(Job):
         with self.lock:
             self.epoch += 1
             self.buffers, self.run_ids, self.rate = {}, {}, 0.0
+            self.switched_on = set(range(len(self.config.model.block_names())))
         self.send(("reset",))
 
     def set_shortcut(self, i: int | None, on: bool) -> None:
         """Switch the residual twin's shortcut `i` (None: all) from its next step on."""
         if i is not None and (not isinstance(i, int) or not 0 <= i < len(self.config.model.block_names())):
             raise ValueError(f"block index must be between 0 and {len(self.config.model.block_names()) - 1}")
+        blocks = range(len(self.config.model.block_names())) if i is None else [i]
+        self.switched_on = self.switched_on | set(blocks) if on else self.switched_on - set(blocks)
         self.send(("shortcut", i, bool(on)))
+
+    def apply_shortcuts(self, on: set[int] | list[int]) -> list[tuple[int, bool]]:
+        """Make exactly the blocks in `on` have their shortcut on: only the blocks that change are switched."""
+        on = set(on)
+        changes = [(i, False) for i in sorted(self.switched_on - on)]
+        changes += [(i, True) for i in sorted(on - self.switched_on)]
+        for i, state in changes:
+            self.set_shortcut(i, state)
+        return changes
 
     def send(self, command: tuple) -> None:
         """Pass a command to the worker (dropped once it has ended)."""
@@ -276,7 +289,10 @@ class TwinsJob(Job):
     def view(self, max_points: int = 1000) -> RunView:
         """A consistent copy of the records, each series downsampled to `max_points` points."""
         with self.lock:
-            nets = {role: b.view(max_points, self.run_ids.get(role)) for role, b in self.buffers.items()}
+            names = self.config.model.block_names()
+            nets = {role: self.buffers[role].view(max_points, self.run_ids.get(role)) if role in self.buffers else
+                    empty_net(self.config.replace(residual=role == "residual").model.label, role == "residual", names)
+                    for role in ROLES}
             step = max((b.step for b in self.buffers.values()), default=0)
             return RunView(nets=nets, step=step, total_steps=self.total_steps, state=self.state,
                            message=self.message, steps_per_sec=self.rate, live=True, config=self.spec["config"])

@@ -19,9 +19,10 @@ TINY = {"preset": "custom", "family": "mlp", "depth": "4", "width": "8", "act": 
 def app():
     at = AppTest.from_file(APP, default_timeout=60)
     yield at
-    if "gf_worker" in at.session_state:  # end the session's training thread with the test
-        at.session_state["gf_worker"].stop()
-        at.session_state["gf_worker"].join(10)
+    if "gf_job" in at.session_state and at.session_state["gf_job"] is not None:  # end its worker with the test
+        job = at.session_state["gf_job"]
+        job.stop()
+        assert job.join(10)
 
 
 def open_page(at: AppTest, query: dict[str, str]) -> AppTest:
@@ -87,7 +88,7 @@ def test_trained_twins_are_kept_in_the_run_store(app) -> None:
     button(at, "Step").click().run()
     at = run_until(at, lambda a: "step 1 of 30" in progress_text(a) and "paused" in progress_text(a))
     runs = {r.id: r for r in RunStore().runs()}  # the test's own store ($GFL_STORE)
-    ids = at.session_state["gf_worker"].snapshot().run_ids
+    ids = at.session_state["gf_job"].run_ids
     assert {runs[i].name for i in ids.values()} == {"plain-4", "res-4"}
     assert all(runs[i].steps == 1 for i in ids.values())
     assert any(f"run {ids['plain']} (plain)" in c.value for c in at.caption)
@@ -107,10 +108,10 @@ def test_shortcut_pills_switch_blocks_of_the_residual_twin(app) -> None:
     button(at, "Step").click().run()
     run_until(at, lambda a: "step 1 of 30" in progress_text(a))
     at.pills(key="gf_on").unselect(1).run()  # a click on block 1's pill cuts its shortcut
-    worker = at.session_state["gf_worker"]
-    at = run_until(at, lambda a: worker.snapshot().nets["residual"].shortcuts == [True, False, True, True])
+    job = at.session_state["gf_job"]
+    at = run_until(at, lambda a: job.view().nets["residual"].shortcuts == [True, False, True, True])
     button(at, "All off").click().run()
-    run_until(at, lambda a: worker.snapshot().nets["residual"].shortcuts == [False] * 4)
+    run_until(at, lambda a: job.view().nets["residual"].shortcuts == [False] * 4)
     assert at.session_state["gf_on"] == []
 
 
