@@ -8,7 +8,8 @@ import streamlit as st
 from pages.common import ensure_defaults, require_router
 from resnet.data import default_root
 from resnet.store import RunStore, StoreError
-from resnet.sweep import PAPER_DEPTHS, STALE_AFTER_S, SweepJob, check_sweep, sweep_datasets
+from resnet.sweeps.grid import PAPER_DEPTHS, check_sweep, sweep_datasets
+from resnet.sweeps.sequential import STALE_AFTER_S, SweepJob
 from resnet.trainer import TrainConfig
 from viz.degradation import (
     DepthResult,

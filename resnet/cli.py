@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from resnet.data import DATASETS
+from resnet.data import DATASETS, IMAGE_DATASETS
 from resnet.devices import DEVICES
 from resnet.layers import ACTS, NORMS
 from resnet.nets import BLOCKS
@@ -18,7 +18,10 @@ from resnet.presets import PRESETS, get_preset
 from resnet.recording import record
 from resnet.shortcuts import SHORTCUTS
 from resnet.store import RunInfo, RunStore
-from resnet.sweep import FIG1_DEPTHS, PAPER_DEPTHS, Progress, run_sweep
+from resnet.sweeps.board import SweepBoard
+from resnet.sweeps.driver import run_grid
+from resnet.sweeps.grid import FIG1_DEPTHS, PAPER_DEPTHS, SweepGrid, new_tag
+from resnet.sweeps.local import LocalBackend
 from resnet.trainer import FAMILIES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer
 
 SWEEP_DEFAULTS = get_preset("degradation")  # with FIG1_DEPTHS, a bare `sweep` reproduces Fig. 1's ordering
@@ -120,6 +123,14 @@ def build_parser() -> Parser:
     sweep.add_argument("--depths", type=int, nargs="+", help=f"depths, e.g. {' '.join(map(str, PAPER_DEPTHS))}")
     sweep.add_argument("--seeds", type=int, default=1, help="seeds per net (seed, seed+1, ...)")
     sweep.add_argument("--nets", nargs="+", choices=("plain", "residual"), default=["plain", "residual"])
+    sweep.add_argument("--datasets", nargs="+", choices=IMAGE_DATASETS, help="one grid per data set")
+    sweep.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="local: worker processes on this machine (default); ray: Ray Tune trials on a cluster")
+    sweep.add_argument("--jobs", type=int, help="runs training at once (default: this machine's cores); "
+                                                "with ray and no address, the private cluster's CPUs")
+    sweep.add_argument("--address", help="Ray cluster address (default: $GFL_RAY_ADDRESS, else a private local one)")
+    sweep.add_argument("--resume", metavar="TAG", help="finish sweep TAG: train only the runs it has not finished "
+                                                       "(give the sweep's own flags)")
     sweep.set_defaults(func=cmd_sweep)
 
     runs = commands.add_parser("runs", help="list, show, export, import or delete recorded runs")
@@ -197,36 +208,66 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 1 if info.status == "failed" else 0
 
 
+def _sweep_backend(args: argparse.Namespace):
+    """The backend the flags ask for (Ray is imported only when chosen)."""
+    if args.backend == "local":
+        if args.address:
+            raise ValueError("--address needs --backend ray")
+        return LocalBackend(args.jobs)
+    from resnet.sweeps.ray_tune import RayBackend
+
+    if args.jobs is not None and not 1 <= args.jobs <= 1024:
+        raise ValueError(f"jobs must be between 1 and 1024, got {args.jobs}")
+    return RayBackend(args.address, num_cpus=args.jobs)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Plain and residual nets at each depth, recorded."""
+    """A grid of plain and residual nets (depths x seeds x data sets), recorded, on one backend."""
+    if args.dataset and args.datasets:
+        raise ValueError("give --dataset or --datasets, not both")
     base = _config(args, SWEEP_DEFAULTS.config)
-    depths = args.depths or list(FIG1_DEPTHS)
     steps = args.steps if args.steps is not None else SWEEP_DEFAULTS.steps
+    grid = SweepGrid(base, tuple(args.depths or FIG1_DEPTHS), tuple(n == "residual" for n in args.nets), args.seeds,
+                     tuple(args.datasets or ()), steps)
     store = RunStore(args.store)
-    bars: dict[int, ProgressBar] = {}
-
-    def show(p: Progress) -> None:
-        if p.index not in bars:
-            if bars:
-                bars[max(bars)].close()
-            bars[p.index] = ProgressBar(p.steps, f"[{p.index + 1}/{p.total}] {p.label}")
-        bars[p.index].update(p.step)
-
+    backend = _sweep_backend(args)
+    tag = args.resume or new_tag(base, steps)
+    board = SweepBoard(len(grid))
     try:
-        rows = run_sweep(store, base, depths, steps=steps, seeds=args.seeds,
-                         nets=[n == "residual" for n in args.nets], on_progress=show)
-    finally:
-        if bars:
-            bars[max(bars)].close()
+        result = run_grid(store, grid, backend, tag=tag, resume=args.resume is not None, on_progress=board.update)
+    except KeyboardInterrupt:
+        board.close()
+        print(f"\ninterrupted: the sweep's runs are kept in the store as stopped; finish it with the same flags "
+              f"and --resume '{tag}'", file=sys.stderr)
+        return 130
+    board.close()
     if args.json:
-        _print_json([r.to_dict() for r in rows])
+        _print_json({"sweep": result.tag, "backend": backend.name, "trained": result.trained,
+                     "skipped": result.skipped, "runs": [r.to_dict() for r in result.rows],
+                     "aggregates": result.aggregates(),
+                     "unrecorded": [{"title": p.title, "message": p.message} for p in result.unrecorded]})
     else:
-        print(f"{'run':>5} {'net':>10} {'seed':>5} {'train err':>10} {'test err':>9} {'seconds':>8}  status")
-        for r in rows:
-            net = f"{'res' if r.residual else 'plain'}-{r.depth}"
-            print(f"{r.run_id:>5} {net:>10} {r.seed:>5} {r.train_error:>10.4f} {_fmt(r.test_error):>9} "
-                  f"{r.seconds:>8.1f}  {r.status}")
-    return 0
+        _print_sweep(result)
+    failed = result.unrecorded or any(r.status == "failed" for r in result.rows)
+    return 1 if failed else 0
+
+
+def _print_sweep(result) -> None:
+    """The sweep's runs as a table, then the spread over seeds of each configuration that has several."""
+    print(f"sweep '{result.tag}': {result.trained} run(s) trained"
+          + (f", {result.skipped} already finished" if result.skipped else ""))
+    print(f"{'run':>5} {'net':>10} {'seed':>5} {'data':>8} {'train err':>10} {'test err':>9} {'seconds':>8}  status")
+    for r in result.rows:
+        print(f"{r.run_id:>5} {r.net:>10} {r.seed:>5} {r.dataset:>8} {r.train_error:>10.4f} {_fmt(r.test_error):>9} "
+              f"{r.seconds:>8.1f}  {r.status}" + (f" ({r.message})" if r.message else ""))
+    for p in result.unrecorded:
+        print(f"{'-':>5} {p.title}: failed before it was recorded ({p.message})")
+    for a in result.aggregates():
+        if len(a["seeds"]) > 1:
+            t, e = a["train_error"], a["test_error"]
+            test = "-" if e is None else f"{e['mean']:.4f} +/- {e['std']:.4f}"
+            print(f"{a['net']:>10} {a['dataset']:>8} over {len(a['seeds'])} seeds: train err {t['mean']:.4f} +/- "
+                  f"{t['std']:.4f} [{t['min']:.4f}, {t['max']:.4f}], test err {test}")
 
 
 def _fmt(x: float | None) -> str:

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from resnet.recording import record
 from resnet.store import RunRecorder, RunStore
-from resnet.sweep import run_sweep
+from resnet.sweeps.sequential import run_sweep
 from resnet.trainer import TrainConfig, Trainer
 from tests.helpers import assert_no_exception, screenshot, wait_idle
 

@@ -55,9 +55,9 @@ def test_presets_are_valid_and_named() -> None:
 
 def test_sweep_prints_one_object_per_run(capsys: pytest.CaptureFixture) -> None:
     code, out, err = run_cli(capsys, "sweep", "--dataset", "digits", "--depths", "8", "14", "--width", "2",
-                             "--steps", "5", "--json")
+                             "--steps", "5", "--jobs", "2", "--json")
     assert code == 0
-    rows = json.loads(out)
+    rows = json.loads(out)["runs"]
     assert [(r["depth"], r["residual"]) for r in rows] == [(8, False), (8, True), (14, False), (14, True)]
     for r in rows:
         assert {"run_id", "depth", "residual", "train_error", "test_error", "steps", "seconds"} <= set(r)

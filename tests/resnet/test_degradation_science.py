@@ -9,16 +9,9 @@ import pytest
 import torch
 
 from resnet.store import RunStore
-from resnet.sweep import (
-    Progress,
-    SweepJob,
-    _twin,
-    check_sweep,
-    has_local_copy,
-    run_sweep,
-    sweep_datasets,
-)
-from resnet.trainer import TrainConfig
+from resnet.sweeps.grid import check_sweep, has_local_copy, sweep_datasets
+from resnet.sweeps.sequential import Progress, SweepJob, run_sweep
+from resnet.trainer import TrainConfig, twin_trainer
 
 SMALL = TrainConfig(test_every=5).replace(width=2)
 
@@ -68,7 +61,8 @@ def test_sweep_records_every_run_with_its_responses() -> None:
 
 def test_twins_start_from_the_same_weights() -> None:
     config = SMALL.replace(depth=8)
-    plain, res = _twin(config, False, 5), _twin(config, True, 5)
+    plain = twin_trainer(config.replace(residual=False), total_steps=5)
+    res = twin_trainer(config.replace(residual=True), total_steps=5)
     try:
         own = res.model.state_dict()
         for k, v in plain.model.state_dict().items():
@@ -139,7 +133,5 @@ def test_jobs_are_capped_and_failures_are_kept(monkeypatch: pytest.MonkeyPatch) 
             j.stop()
         for j in jobs:
             j._thread.join(timeout=120)
-    broken = SweepJob(RunStore(), SMALL.replace(dataset="cifar10", data_root="/nonexistent"), [8], steps=5)
-    broken.start()
-    broken._thread.join(timeout=120)
-    assert broken.state == "failed" and "no local copy of cifar10" in broken.error
+    with pytest.raises(ValueError, match="no local copy of cifar10 under /nonexistent; choose one of: digits"):
+        SweepJob(RunStore(), SMALL.replace(dataset="cifar10", data_root="/nonexistent"), [8], steps=5)
