@@ -310,8 +310,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(d)
         return 0
-    for key in ("id", "name", "label", "sweep", "status", "steps", "total_steps", "seconds", "device", "host",
-                "message", "train_error", "test_error", "final_loss"):
+    for key in ("id", "key", "pair", "name", "label", "sweep", "status", "steps", "total_steps", "seconds", "device",
+                "host", "message", "train_error", "test_error", "final_loss"):
         print(f"{key:>12}: {d[key]}")
     print(f"{'started':>12}: {_when(d['started'])}\n{'ended':>12}: {_when(d['ended'])}")
     print(f"{'config':>12}: {json.dumps(d['config'])}")
@@ -331,8 +331,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Copy a run file's runs into the store."""
     store = RunStore(args.store)
-    ids = store.import_run(args.file)
-    print(f"imported {len(ids)} run(s) into {store.path} as {', '.join(map(str, ids))}")
+    print(store.import_run(args.file).summary(store.path))
     return 0
 
 

@@ -64,7 +64,7 @@ def export_run(store: RunStore, run_id: int, path: str | os.PathLike) -> Path:
         try:
             con.execute("ATTACH DATABASE ? AS dst", (target.path.resolve().as_uri(),))
             con.execute("BEGIN IMMEDIATE")
-            copy_run(con, "main", "dst", run_id, keep_id=True)
+            copy_run(con, "main", "dst", run_id)
             con.execute("COMMIT")
             con.execute("DETACH DATABASE dst")
         except sqlite3.Error as err:
@@ -74,21 +74,13 @@ def export_run(store: RunStore, run_id: int, path: str | os.PathLike) -> Path:
     return path
 
 
-def copy_run(con: sqlite3.Connection, src: str, dst: str, run_id: int, *, keep_id: bool) -> int:
-    """Copy one run between attached databases inside the caller's transaction; returns its id there."""
+def copy_run(con: sqlite3.Connection, src: str, dst: str, run_id: int) -> None:
+    """Copy one run, id and key kept, between attached databases inside the caller's transaction."""
     cols = ", ".join(RUN_COLUMNS)
     # A run still recording when copied is not running in the copy.
     select = cols.replace("status", "CASE status WHEN 'running' THEN 'interrupted' ELSE status END")
-    if keep_id:
-        con.execute(f"INSERT INTO {dst}.runs (id, {cols}) SELECT id, {select} FROM {src}.runs WHERE id = ?",
-                    (run_id,))
-        new = run_id
-    else:
-        cur = con.execute(f"INSERT INTO {dst}.runs ({cols}) SELECT {select} FROM {src}.runs WHERE id = ?",
-                          (run_id,))
-        new = int(cur.lastrowid)
+    con.execute(f"INSERT INTO {dst}.runs (id, {cols}) SELECT id, {select} FROM {src}.runs WHERE id = ?", (run_id,))
     for table, tcols in CHILD_TABLES.items():
         names = ", ".join(tcols)
-        con.execute(f"INSERT INTO {dst}.{table} (run, {names}) SELECT ?, {names} FROM {src}.{table} "
-                    "WHERE run = ?", (new, run_id))
-    return new
+        con.execute(f"INSERT INTO {dst}.{table} (run, {names}) SELECT run, {names} FROM {src}.{table} "
+                    "WHERE run = ?", (run_id,))

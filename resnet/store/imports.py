@@ -5,19 +5,33 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet.store.errors import StoreError, one_line
-from resnet.store.exports import copy_run
-from resnet.store.schema import RUN_COLUMNS
+from resnet.store.schema import CHILD_TABLES, SCHEMA_VERSION, V1_RUN_COLUMNS, new_key
 
 if TYPE_CHECKING:
     from resnet.store.store import RunStore
 
 
-def import_run(store: RunStore, path: str | os.PathLike) -> list[int]:
-    """Copy every run of a run file (or of another store) into `store`; returns the new ids."""
+@dataclass(frozen=True)
+class Imported:
+    """What an import did: the new ids, and one line for each run it left out and why."""
+
+    ids: list[int]
+    skipped: list[str] = field(default_factory=list)  # runs already in the store (same key)
+
+    def summary(self, store_path: Path) -> str:
+        """One line for a front end: what came in, then what did not."""
+        done = (f"imported {len(self.ids)} run(s) into {store_path}" +
+                (f" as {', '.join(map(str, self.ids))}" if self.ids else ""))
+        return "; ".join([done, *self.skipped])
+
+
+def import_run(store: RunStore, path: str | os.PathLike) -> Imported:
+    """Copy every run of a run file (or of another store) into `store`; runs it already holds are skipped."""
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"no run file at {path}")
@@ -26,21 +40,46 @@ def import_run(store: RunStore, path: str | os.PathLike) -> list[int]:
     source = f"{path.resolve().as_uri()}?mode=ro"  # read-only: importing never changes the file
     try:
         with contextlib.closing(sqlite3.connect(source, uri=True)) as con:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
             have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-            missing = (set(RUN_COLUMNS) | {"id"}) - have
+            missing = (set(V1_RUN_COLUMNS) | {"id"}) - have
             if missing:
                 raise StoreError(f"{path} is not a run file (no runs table with {', '.join(sorted(missing))})")
-            old_ids = [r[0] for r in con.execute("SELECT id FROM runs ORDER BY id")]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{path} was written by a newer version of the lab (schema {version}; this one "
+                                 f"reads up to {SCHEMA_VERSION}); update the lab to import it")
+            keyed = "key" in have
+            runs = con.execute(f"SELECT id, {'key' if keyed else 'NULL'}, name FROM runs ORDER BY id").fetchall()
     except sqlite3.Error as err:
         raise StoreError(f"{path} is not a run file ({one_line(err)})") from None
-    new_ids = []
+    ids, skipped = [], []
     with store._connect() as con:
         try:
             con.execute("ATTACH DATABASE ? AS src", (source,))
             con.execute("BEGIN IMMEDIATE")
-            new_ids = [copy_run(con, "src", "main", old, keep_id=False) for old in old_ids]
+            for old, key, name in runs:
+                there = con.execute("SELECT id FROM main.runs WHERE key = ?", (key,)).fetchone()
+                if there is not None:
+                    skipped.append(f"run {old} ({name}) of {path.name} is already here as run {there[0]}; skipped")
+                    continue
+                ids.append(_copy(con, old, key or new_key(), keyed))
             con.execute("COMMIT")
             con.execute("DETACH DATABASE src")
         except sqlite3.Error as err:
             raise StoreError(f"cannot import {path}: {one_line(err)}") from None
-    return new_ids
+    return Imported(ids, skipped)
+
+
+def _copy(con: sqlite3.Connection, old: int, key: str, keyed: bool) -> int:
+    """Copy run `old` of the attached source into main under a new id and `key`; returns the new id."""
+    cols = ", ".join(V1_RUN_COLUMNS)
+    # A run still recording when copied is not running in the copy.
+    select = cols.replace("status", "CASE status WHEN 'running' THEN 'interrupted' ELSE status END")
+    cur = con.execute(f"INSERT INTO main.runs (key, pair, {cols}) SELECT ?, {'pair' if keyed else 'NULL'}, {select} "
+                      "FROM src.runs WHERE id = ?", (key, old))
+    new = int(cur.lastrowid)
+    for table, tcols in CHILD_TABLES.items():
+        names = ", ".join(tcols)
+        con.execute(f"INSERT INTO main.{table} (run, {names}) SELECT ?, {names} FROM src.{table} WHERE run = ?",
+                    (new, old))
+    return new

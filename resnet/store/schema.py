@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Iterator
 
 from resnet.probes import STATS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: first release; 2: runs gain a stable key and a pair key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,            -- random hex, made once: the run's name across export and import
+    pair TEXT,                           -- the twins of one live or analysis pair share this key
     name TEXT NOT NULL,
     sweep TEXT,                          -- runs started by one depth sweep share this tag
     config TEXT NOT NULL,                -- TrainConfig.to_dict() as JSON
@@ -30,6 +33,7 @@ CREATE TABLE IF NOT EXISTS runs (
     sample_shape TEXT NOT NULL,          -- JSON shape of one input sample, to rebuild the net
     num_classes INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS runs_pair ON runs (pair);
 CREATE TABLE IF NOT EXISTS metrics (     -- step: iterations done (1-based), test_error may stand alone
     run INTEGER NOT NULL, step INTEGER NOT NULL,
     loss REAL, train_error REAL, test_error REAL,
@@ -56,8 +60,8 @@ CREATE TABLE IF NOT EXISTS weights (     -- torch.save(state_dict) bytes, read w
     run INTEGER PRIMARY KEY, step INTEGER NOT NULL, state_dict BLOB NOT NULL
 );
 """
-RUN_COLUMNS = ("name", "sweep", "config", "status", "started", "ended", "steps", "total_steps", "seconds",
-               "device", "pid", "host", "message", "blocks", "layers", "sample_shape", "num_classes")
+RUN_COLUMNS = ("key", "pair", "name", "sweep", "config", "status", "started", "ended", "steps", "total_steps",
+               "seconds", "device", "pid", "host", "message", "blocks", "layers", "sample_shape", "num_classes")
 CHILD_TABLES = {
     "metrics": ("step", "loss", "train_error", "test_error"),
     "block_stats": ("step", "block", *STATS),
@@ -68,6 +72,14 @@ CHILD_TABLES = {
 }
 
 
+V1_RUN_COLUMNS = RUN_COLUMNS[2:]
+
+
+def new_key() -> str:
+    """A fresh random key for a run or a pair (16 hex digits, as the migration makes them)."""
+    return secrets.token_hex(8)
+
+
 def statements(script: str) -> Iterator[str]:
     """The SQL statements of a script, split where SQLite says one is complete (comments may hold ';')."""
     pending = ""
@@ -76,3 +88,32 @@ def statements(script: str) -> Iterator[str]:
         if sqlite3.complete_statement(pending):
             yield pending
             pending = ""
+
+
+def runs_table() -> str:
+    """The CREATE TABLE statement of the current runs table."""
+    return next(s for s in statements(SCHEMA) if "TABLE IF NOT EXISTS runs " in s)
+
+
+def _v1_to_v2(con: sqlite3.Connection) -> None:
+    """Rebuild the runs table with a key for every run and an empty pair (ids and their sequence kept)."""
+    if "key" in {row[1] for row in con.execute("PRAGMA table_info(runs)")}:
+        return
+    seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+    con.execute(runs_table().replace("runs (", "runs_v2 (", 1))
+    cols = ", ".join(V1_RUN_COLUMNS)
+    con.execute(f"INSERT INTO runs_v2 (id, key, pair, {cols}) SELECT id, lower(hex(randomblob(8))), NULL, {cols} "
+                "FROM runs ORDER BY id")
+    con.execute("DROP TABLE runs")
+    con.execute("ALTER TABLE runs_v2 RENAME TO runs")
+    if seq is not None:  # ids of deleted runs are never handed out again
+        con.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'runs'", (seq[0],))
+
+
+MIGRATIONS = {1: _v1_to_v2}  # version -> the step that brings a store of that version to the next
+
+
+def migrate(con: sqlite3.Connection, version: int) -> None:
+    """Bring a store's tables from `version` to SCHEMA_VERSION, inside the caller's write transaction."""
+    for v in range(version, SCHEMA_VERSION):
+        MIGRATIONS[v](con)

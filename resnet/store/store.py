@@ -29,7 +29,16 @@ from resnet.nets import ResidualNet
 from resnet.probes import STATS, ProbeHistory
 from resnet.store import exports, imports
 from resnet.store.errors import StoreError, one_line
-from resnet.store.schema import CHILD_TABLES, RUN_COLUMNS, SCHEMA, SCHEMA_VERSION, statements
+from resnet.store.schema import (
+    CHILD_TABLES,
+    RUN_COLUMNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    V1_RUN_COLUMNS,
+    migrate,
+    new_key,
+    statements,
+)
 from resnet.store.weights import build_net, read_state_dict, state_dict_bytes
 from resnet.trainer import TrainConfig
 
@@ -61,6 +70,8 @@ class RunInfo:
     """One row of the runs table, with a dead writer's "running" read as "interrupted"."""
 
     id: int
+    key: str  # stable across export and import, unlike the id
+    pair: str | None  # shared by the twins of one pair
     name: str
     sweep: str | None
     config: TrainConfig
@@ -96,8 +107,8 @@ class RunInfo:
 
     def to_dict(self) -> dict:
         """Plain JSON-able form (the config as a dict)."""
-        return {"id": self.id, "name": self.name, "sweep": self.sweep, "status": self.status,
-                "started": self.started, "ended": self.ended, "steps": self.steps,
+        return {"id": self.id, "key": self.key, "pair": self.pair, "name": self.name, "sweep": self.sweep,
+                "status": self.status, "started": self.started, "ended": self.ended, "steps": self.steps,
                 "total_steps": self.total_steps, "seconds": self.seconds, "device": self.device,
                 "pid": self.pid, "host": self.host, "message": self.message, "blocks": self.blocks,
                 "config": self.config.to_dict()}
@@ -239,27 +250,40 @@ class RunStore:
                 raise self._error(err) from None
 
     def _ensure_schema(self) -> None:
+        """Create the tables of a new store, or migrate an older one; a newer one is refused untouched."""
         with self._write() as con:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"run store {self.path} was written by a newer version of the lab (schema "
+                                 f"{version}; this one reads up to {SCHEMA_VERSION}); update, or choose another path")
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables and "runs" not in tables:
                 raise StoreError(f"{self.path} is an SQLite database of something else, not a run store; "
                                  "choose another path")
+            if "runs" in tables:
+                version = max(version, 1)
+                need = set(V1_RUN_COLUMNS if version == 1 else RUN_COLUMNS)
+                have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+                if not need <= have:
+                    raise StoreError(f"{self.path} is an SQLite file but not a run store (its runs table lacks "
+                                     f"{', '.join(sorted(need - have))})")
+                migrate(con, version)
             for statement in statements(SCHEMA):
                 con.execute(statement)
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-        if not set(RUN_COLUMNS) <= have:
-            raise StoreError(f"{self.path} is an SQLite file but not a run store (its runs table lacks "
-                             f"{', '.join(sorted(set(RUN_COLUMNS) - have))})")
 
     # Writing.
 
     def create_run(self, config: TrainConfig, *, total_steps: int, blocks: list[str], layers: list[str],
                    sample_shape: tuple[int, ...], num_classes: int, device: str, name: str | None = None,
-                   sweep: str | None = None) -> int:
-        """Add a run in status "running", owned by this process; returns its id."""
+                   sweep: str | None = None, pair: str | None = None) -> int:
+        """Add a run in status "running", owned by this process; returns its id.
+
+        `pair`: a key the twins of one pair share (`new_key()`), so the pair reopens as one.
+        """
         int_in("steps", total_steps, 1, 10**9)
-        row = {"name": name or config.model.label, "sweep": sweep, "config": json.dumps(config.to_dict()),
+        row = {"key": new_key(), "pair": pair, "name": name or config.model.label, "sweep": sweep,
+               "config": json.dumps(config.to_dict()),
                "status": "running", "started": time.time(), "ended": None, "steps": 0,
                "total_steps": total_steps, "seconds": 0.0, "device": device, "pid": os.getpid(),
                "host": socket.gethostname(), "message": "", "blocks": json.dumps(list(blocks)),
@@ -345,7 +369,8 @@ class RunStore:
             config = TrainConfig.from_dict(json.loads(d["config"]))
         except (TypeError, ValueError) as err:
             raise StoreError(f"run {d['id']} has a config this version cannot read ({one_line(err)})") from None
-        return RunInfo(id=d["id"], name=d["name"], sweep=d["sweep"], config=config, status=status,
+        return RunInfo(id=d["id"], key=d["key"], pair=d["pair"], name=d["name"], sweep=d["sweep"], config=config,
+                       status=status,
                        started=d["started"], ended=d["ended"], steps=d["steps"], total_steps=d["total_steps"],
                        seconds=d["seconds"], device=d["device"], pid=d["pid"], host=d["host"],
                        message=d["message"], blocks=json.loads(d["blocks"]), layers=json.loads(d["layers"]),
@@ -371,6 +396,27 @@ class RunStore:
         if row is None:
             raise StoreError(f"no run {run_id} in {self.path} (`python -m resnet runs list` shows the runs)")
         return self._info(row)
+
+    def run_by_key(self, key: str) -> RunInfo:
+        """The run with this stable key, or a StoreError."""
+        with self._read() as con:
+            con.row_factory = sqlite3.Row
+            row = con.execute("SELECT * FROM runs WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run with key {key!r} in {self.path} (`python -m resnet runs list --json` shows "
+                             "each run's key)")
+        return self._info(row)
+
+    def pair(self, key: str) -> tuple[RunInfo, RunInfo]:
+        """The twins sharing pair key `key`: (plain, residual)."""
+        with self._read() as con:
+            con.row_factory = sqlite3.Row
+            rows = con.execute("SELECT * FROM runs WHERE pair = ? ORDER BY id", (key,)).fetchall()
+        twins = {info.residual: info for info in map(self._info, rows)}
+        if len(rows) != 2 or len(twins) != 2:
+            found = "no run" if not rows else f"{len(rows)} run(s), not one plain and one residual"
+            raise StoreError(f"pair {key!r} in {self.path} has {found}")
+        return twins[False], twins[True]
 
     def sweeps(self) -> list[tuple[str, float, int]]:
         """(tag, started, number of runs) of every sweep, newest first."""
@@ -502,8 +548,8 @@ class RunStore:
         """Write one run, everything included, as a run file (a one-run store) that `import_run` reads."""
         return exports.export_run(self, run_id, path)
 
-    def import_run(self, path: str | os.PathLike) -> list[int]:
-        """Copy every run of a run file (or of another store) into this store; returns the new ids."""
+    def import_run(self, path: str | os.PathLike) -> imports.Imported:
+        """Copy every run of a run file (or of another store) into this store; runs it holds are skipped."""
         return imports.import_run(self, path)
 
     def integrity_check(self) -> str:

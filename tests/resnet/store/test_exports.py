@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from resnet.store import RunStore, StoreError
-from tests.resnet.store.helpers import bare_run, recorded
+from resnet.store import RunStore, StoreError, new_key
+from tests.resnet.store.helpers import TINY, bare_run, recorded
 
 
 def test_export_and_import_carry_everything(tmp_path: Path) -> None:
@@ -23,18 +23,38 @@ def test_export_and_import_carry_everything(tmp_path: Path) -> None:
         store.export_run(run_id, path)
     other = RunStore(tmp_path / "laptop.db")
     bare_run(other)  # ids differ between stores
-    (new,) = other.import_run(path)
+    (new,) = other.import_run(path).ids
     assert new != run_id or len(other.runs()) == 2
     a, b = store.snapshot(run_id), other.snapshot(new)
     assert a.info.config == b.info.config and b.info.status == "finished" and b.info.steps == 15
+    assert b.info.key == a.info.key and other.run_by_key(a.info.key).id == new  # the key travels, the id need not
     np.testing.assert_array_equal(a.metrics.loss, b.metrics.loss)
     np.testing.assert_array_equal(a.history.grad_norm, b.history.grad_norm)
     assert other.responses(new)[0] == ["a", "b"]
     for k, v in store.state_dict(run_id).items():
         torch.testing.assert_close(other.state_dict(new)[k], v)
     mtime = path.stat().st_mtime_ns
-    other.import_run(path)
+    again = other.import_run(path)
     assert path.stat().st_mtime_ns == mtime  # importing reads the file, never writes it
+    assert again.ids == [] and len(other.runs()) == 2  # a run already here is not imported twice
+    assert again.skipped == [f"run {run_id} (res-3) of one.gflrun is already here as run {new}; skipped"]
+    assert f"run {run_id} (res-3) of one.gflrun is already here" in again.summary(other.path)
+
+
+def test_a_pair_travels_as_a_pair(tmp_path: Path) -> None:
+    store = RunStore()
+    key = new_key()
+    plain = store.create_run(TINY.replace(residual=False), total_steps=5, blocks=["b"], layers=["l"],
+                             sample_shape=(2,), num_classes=3, device="cpu", pair=key)
+    residual = bare_run(store, pair=key)
+    bare_run(store)  # not of the pair
+    assert [r.id for r in store.pair(key)] == [plain, residual]
+    other = RunStore(tmp_path / "other.db")
+    bare_run(other)
+    for run_id in (plain, residual):
+        other.import_run(store.export_run(run_id, tmp_path / f"{run_id}.gflrun"))
+    a, b = other.pair(key)
+    assert (a.residual, b.residual) == (False, True) and {a.key, b.key} == {r.key for r in store.pair(key)}
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
