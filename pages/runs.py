@@ -8,42 +8,41 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from pages.common import require_router
-from resnet.store import RunInfo, RunSnapshot, RunStore, StoreError
-from viz.runs import (
-    HeatGrid,
-    Profile,
-    RunCurves,
-    block_profile_figure,
-    heatmaps_figure,
-    report_html,
-    run_colors,
-    run_curves_figure,
-)
+from resnet.store import RunInfo, RunStore, StoreError
+from resnet.views import runs_view, stored_view
+from viz.report import report_html
+from viz.run_figures import STATS, block_profile, curves, heatmaps, run_figures
+from viz.runview import RunView
 
-QUANTITIES = {
-    "grad_norm": "gradient norm of the block's weights",
-    "input_grad_norm": "‖dL/dx‖ at the block's input",
-    "act_std": "std of the block's output",
-}
+QUANTITIES = ("grad_norm", "input_grad_norm", "act_std")
 REPLAY_FRAMES = 100  # a replay plays the run in this many frames
 REPLAY_TICK_S = 0.3
 
 
-@st.cache_data(max_entries=16)
-def load_run(path: str, run_id: int, signature: tuple) -> RunSnapshot:
-    """Read one run; `signature` (steps, status) changes whenever the run does."""
-    return RunStore(path).snapshot(run_id)
+@st.cache_data(max_entries=16, show_spinner=False)
+def load_view(path: str, run_ids: tuple[int, ...], signature: tuple) -> RunView:
+    """One run (with its twin when recorded as a pair) or two runs compared, as one RunView.
+
+    `signature` (steps, status of each) changes whenever the runs do.
+    """
+    store = RunStore(path)
+    if len(run_ids) == 1:
+        return stored_view(store, run_ids[0])
+    return runs_view(store, {label_of(store.run(i)): store.run(i) for i in run_ids})
 
 
 def describe(info: RunInfo) -> str:
     """A one-line description of a run for menus."""
     started = datetime.datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M")
     return f"#{info.id} {info.name} · {info.status} · {info.steps}/{info.total_steps} steps · {started}"
+
+
+def label_of(info: RunInfo) -> str:
+    """"#3 plain-56"."""
+    return f"#{info.id} {info.name}"
 
 
 def facts(info: RunInfo) -> list[tuple[str, str]]:
@@ -58,43 +57,6 @@ def facts(info: RunInfo) -> list[tuple[str, str]]:
             ("optimiser", optimiser), ("status", info.status + (f" ({info.message})" if info.message else "")),
             ("steps", f"{info.steps} of {info.total_steps}"), ("device", info.device),
             ("training time", f"{info.seconds:.1f} s")]
-
-
-def curves_of(d: RunSnapshot, color: str, dash: str = "solid") -> RunCurves:
-    """The run's curves for viz/."""
-    m = d.metrics
-    return RunCurves(d.info.name if d.info.name == d.info.label else f"{d.info.name} ({d.info.label})", color,
-                     m.steps, m.loss, m.train_error, m.test_steps, m.test_error, dash)
-
-
-def label_of(d: RunSnapshot) -> str:
-    """"#3 plain-56"."""
-    return f"#{d.info.id} {d.info.name}"
-
-
-def profile_at(d: RunSnapshot, quantity: str, step: int, color: str) -> Profile | None:
-    """The run's per-block values at the last recorded step up to `step`."""
-    h = d.history
-    rows = np.flatnonzero(h.steps <= step)
-    if not len(rows):
-        return None
-    return Profile(label_of(d), color, h.names, getattr(h, quantity)[rows[-1]])
-
-
-def figures(runs: list[RunSnapshot], colors: list[str], quantity: str, upto: int | None) -> list[go.Figure]:
-    """Curves, heatmaps and block profile of one or two runs, up to iteration `upto`."""
-    dashes = ("solid", "dash")
-    curves = run_curves_figure([curves_of(d, c, dash) for d, c, dash in zip(runs, colors, dashes, strict=False)],
-                               events=runs[0].events, upto=upto)
-    grids = [HeatGrid(label_of(d), d.history.steps, d.history.names, getattr(d.history, quantity))
-             for d in runs if len(d.history)]
-    heat = heatmaps_figure(grids, quantity=QUANTITIES[quantity], upto=upto)
-    step = upto if upto is not None else max(int(d.history.steps.max()) for d in runs if len(d.history))
-    profiles = [p for d, c in zip(runs, colors, strict=True) if len(d.history)
-                for p in [profile_at(d, quantity, step, c)] if p is not None]
-    profile = block_profile_figure(profiles, quantity=QUANTITIES[quantity], step=step,
-                                   log_y=quantity != "act_std")
-    return [curves, heat, profile]
 
 
 def tables_zip(path: str, run_id: int, fmt: str) -> bytes:
@@ -116,12 +78,10 @@ def run_file(path: str, run_id: int) -> bytes:
 def html_report(path: str, run_id: int) -> str:
     """A standalone HTML page with the run's figures (plotly.js embedded: it opens offline)."""
     store = RunStore(path)
-    d = store.snapshot(run_id)
-    colors = run_colors([d.info.residual])
-    figs = [] if not len(d.history) else figures([d], colors, "grad_norm", None)
-    if len(d.history):
-        figs += figures([d], colors, "input_grad_norm", None)[1:]
-    return report_html(f"Run #{run_id}: {d.info.name}", figs, facts(d.info))
+    info = store.run(run_id)
+    view = stored_view(store, run_id)
+    figs = list(run_figures(view).values()) if view.started else []
+    return report_html(f"Run #{run_id}: {info.name}", figs, facts(info))
 
 
 def import_ui(store: RunStore) -> None:
@@ -134,11 +94,11 @@ def import_ui(store: RunStore) -> None:
                 target = Path(tmp) / "upload.gflrun"
                 target.write_bytes(upload.getvalue())
                 try:
-                    ids = store.import_run(target)
+                    imported = store.import_run(target)
                 except StoreError as err:
                     st.error(str(err))
                     return
-            st.success(f"Imported run(s) {', '.join(map(str, ids))}.")
+            (st.success if imported.ids else st.warning)(imported.summary(store.path))
 
 
 def delete_run(path: str, run_id: int) -> None:
@@ -198,7 +158,7 @@ c1, c2, c3 = st.columns([2, 2, 2])
 run_id = c1.selectbox("Run", list(by_id), format_func=lambda i: describe(by_id[i]), key="runs_run")
 other = c2.selectbox("Compare with", [None] + [i for i in by_id if i != run_id],
                      format_func=lambda i: "nothing" if i is None else describe(by_id[i]), key="runs_other")
-quantity = c3.selectbox("Heatmap of", list(QUANTITIES), format_func=QUANTITIES.get, key="runs_quantity")
+quantity = c3.selectbox("Heatmap of", QUANTITIES, format_func=lambda q: STATS[q][0], key="runs_quantity")
 
 info = by_id[run_id]
 st.caption(" · ".join(f"**{k}** {v}" for k, v in facts(info)[1:]))
@@ -216,16 +176,12 @@ def replay() -> None:
     now = [store.run(i) for i in chosen]
     if live and now[0].status != "running":
         st.rerun()  # it has just ended: redraw the page once, without the timer
-    data = [load_run(str(store.path), r.id, (r.steps, r.status)) for r in now]
-    colors = run_colors([r.residual for r in now])
-    if not any(len(d.history) or len(d.metrics.steps) for d in data):
+    view = load_view(str(store.path), tuple(chosen), tuple((r.steps, r.status) for r in now))
+    if not view.started and not any(len(n.curve_steps) for n in view.nets.values()):
         st.info("This run has no recorded steps.")
         return
-    total = max(int(r.steps) for r in now)
-    if total < 2:
-        for fig in figures(data, colors, quantity, None):
-            st.plotly_chart(fig)
-        return
+    st.markdown(f"[Open in the Gradient flow view](/?run={run_id}) (the same figures, replayed with Play)")
+    total = max(view.step, 1)
     # A slider left at the end follows the end while a live run grows.
     if step_key not in st.session_state or st.session_state[step_key] == st.session_state.get(end_key):
         st.session_state[step_key] = total
@@ -236,18 +192,20 @@ def replay() -> None:
         if nxt >= total:
             st.session_state[play_key] = False
             st.rerun()
-    b, s = st.columns([1, 6], vertical_alignment="bottom")
-    if b.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                key=f"runs_play_button_{run_id}_{other}", width="stretch"):
-        if not playing and st.session_state[step_key] >= total:
-            st.session_state[step_key] = 1
-        st.session_state[play_key] = not playing
-        st.rerun()
-    upto = s.slider("Iteration", 1, total, key=step_key, help="replay the run up to this iteration")
-    curves, heat, profile = figures(data, colors, quantity, upto)
-    st.plotly_chart(curves, key="runs_curves")
-    st.plotly_chart(heat, key="runs_heat")
-    st.plotly_chart(profile, key="runs_profile")
+    if total >= 2:
+        b, s = st.columns([1, 6], vertical_alignment="bottom")
+        if b.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                    key=f"runs_play_button_{run_id}_{other}", width="stretch"):
+            if not playing and st.session_state[step_key] >= total:
+                st.session_state[step_key] = 1
+            st.session_state[play_key] = not playing
+            st.rerun()
+        upto = s.slider("Iteration", 1, total, key=step_key, help="replay the run up to this iteration")
+        view = view.upto(upto)
+    st.plotly_chart(curves(view), key="runs_curves")
+    st.plotly_chart(heatmaps(view, quantity), key="runs_heat")
+    st.plotly_chart(block_profile(view, quantity), key="runs_profile")
+
 
 replay()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
@@ -19,16 +17,6 @@ from viz.degradation import (
     response_std_figure,
     responses_text,
     running_mean,
-)
-from viz.runs import (
-    HeatGrid,
-    Profile,
-    RunCurves,
-    block_profile_figure,
-    heatmaps_figure,
-    report_html,
-    run_colors,
-    run_curves_figure,
 )
 from viz.theme import PLAIN, RESIDUAL
 
@@ -122,63 +110,3 @@ def test_response_sentences() -> None:
     flipped = [ResponseCurve(20, False, np.array([0.5])), ResponseCurve(20, True, np.array([1.0]))]
     assert "larger than" in responses_text(flipped)[0] and "unlike Fig. 7" in responses_text(flipped)[0]
 
-
-def run_curves(label: str, color: str, n: int = 100) -> RunCurves:
-    steps = np.arange(1, n + 1, dtype=float)
-    return RunCurves(label, color, steps, np.linspace(2, 0.1, n), np.linspace(0.9, 0.0, n),
-                     np.arange(10, n + 1, 10), np.linspace(0.8, 0.1, n // 10))
-
-
-def test_run_curves_replay_cut_and_compare() -> None:
-    fig = run_curves_figure([run_curves("#1 res-20", RESIDUAL), run_curves("#2 plain-20", PLAIN)],
-                            events=[(30, 2, False), (80, None, True)], upto=50)
-    loss = [t for t in fig.data if t.name.endswith("loss")]
-    assert len(loss) == 2 and max(loss[0].x) == 50  # replay: nothing after the cursor
-    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.range == (0, 100)  # the axis keeps its length
-    marks = [s for s in fig.layout.shapes if s.x0 == 30]
-    assert marks and not [s for s in fig.layout.shapes if s.x0 == 80]  # a future event is not shown yet
-    assert [a.text for a in fig.layout.annotations if a.text and "shortcut" in a.text] == ["shortcut 2 off"]
-
-
-def test_heatmaps_share_one_log_colour_scale() -> None:
-    steps = np.arange(1, 11)
-    a = HeatGrid("#1", steps, ["b0", "b1"], np.full((10, 2), 1e-3))
-    b = HeatGrid("#2", steps, ["b0", "b1", "b2"], np.full((10, 3), 1e2))
-    fig = heatmaps_figure([a, b], quantity="grad norm", upto=5)
-    assert len(fig.data) == 2 and {t.coloraxis for t in fig.data} == {"coloraxis"}
-    assert fig.layout.coloraxis.cmin == pytest.approx(-3) and fig.layout.coloraxis.cmax == pytest.approx(2)
-    assert np.asarray(fig.data[0].z).shape == (2, 5)  # blocks x steps up to the cursor
-    assert np.allclose(fig.data[1].z, 2.0)
-    assert "1e-3" in fig.layout.coloraxis.colorbar.ticktext
-    assert fig.layout.yaxis.autorange == "reversed"
-    zeros = heatmaps_figure([HeatGrid("#3", steps, ["b0"], np.zeros((10, 1)))], quantity="q")
-    assert np.isnan(np.asarray(zeros.data[0].z, dtype=float)).all()  # log of zero is a gap, not a colour
-
-
-def test_block_profile_and_colours() -> None:
-    fig = block_profile_figure([Profile("#1", RESIDUAL, ["a", "b"], np.array([1.0, 10.0]))],
-                               quantity="grad norm", step=7)
-    assert fig.layout.yaxis.type == "log" and "at iteration 7" in fig.layout.title.text
-    assert list(fig.data[0].x) == ["a", "b"]
-    assert run_colors([True, False]) == [RESIDUAL, PLAIN]
-    two = run_colors([True, True])
-    assert two[0] == RESIDUAL and two[1] != RESIDUAL
-
-
-def test_report_is_standalone_html() -> None:
-    figs = [run_curves_figure([run_curves("#1 res-20", RESIDUAL)]),
-            block_profile_figure([Profile("#1", RESIDUAL, ["a"], np.array([1.0]))], quantity="q")]
-    page = report_html("Run #1: res-20 <test>", figs, [("model", "CNN depth 20")])
-    assert page.startswith("<!DOCTYPE html>") and "Run #1: res-20 &lt;test&gt;" in page
-    # plotly.js is embedded (megabytes), no script is fetched: it opens offline.
-    assert not re.findall(r"<script[^>]*\bsrc=", page) and len(page) > 1_000_000
-    assert page.count('class="plotly-graph-div"') == 2
-    assert "<td>CNN depth 20</td>" in page
-
-
-def test_loss_axis_ticks_on_short_and_narrow_ranges() -> None:
-    wide = run_curves_figure([run_curves("#1", RESIDUAL)])  # loss 2 -> 0.1: 1-2-5 ticks
-    assert list(wide.layout.yaxis.tickvals) == [0.1, 0.2, 0.5, 1.0, 2.0]
-    flat = RunCurves("#2", PLAIN, np.arange(1, 11.0), np.linspace(2.35, 2.26, 10), np.zeros(10), np.zeros(0),
-                     np.zeros(0))
-    assert run_curves_figure([flat]).layout.yaxis.tickvals is None  # plotly's own ticks, not none at all
