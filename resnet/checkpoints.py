@@ -72,15 +72,21 @@ def load_payload(data: bytes, name: str = "the checkpoint") -> object:
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Weights only load failed" in str(err):
-            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-            what = f" ({found.group(1)})" if found else ""
-            raise CheckpointError(f"{name} holds pickled Python objects{what}, not only tensors; refused "
-                                  "(checkpoints are read with weights_only=True)") from None
-        raise CheckpointError(f"{name} is not a readable torch checkpoint ({_one_line(err)})") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found:  # a class or function to call on load: code, whatever it claims to be
+            raise CheckpointError(f"{name} holds pickled Python objects ({found.group(1)}), not only tensors; "
+                                  "refused (checkpoints are read with weights_only=True)") from None
+        raise CheckpointError(f"{name} is not a readable torch checkpoint ({_unpickler_reason(err)})") from None
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file; all mean the same here
         raise CheckpointError(f"{name} is not a readable torch checkpoint (truncated or not a torch.save file: "
                               f"{_one_line(err)})") from None
+
+
+def _unpickler_reason(err: BaseException) -> str:
+    """The line of a weights_only refusal that says what was wrong (torch's first line is advice)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Weights only load failed", "Please file", "Check the"))]
+    return (useful[0] if useful else _one_line(err)).removeprefix("WeightsUnpickler error:").strip()
 
 
 def _tensors(d: dict) -> bool:
