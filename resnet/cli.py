@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from resnet.cli_talk import add_talk_commands
 from resnet.data import DATASETS, IMAGE_DATASETS
 from resnet.devices import DEVICES
 from resnet.layers import ACTS, NORMS
@@ -23,6 +24,8 @@ from resnet.sweeps.driver import run_grid
 from resnet.sweeps.grid import FIG1_DEPTHS, PAPER_DEPTHS, SweepGrid, new_tag
 from resnet.sweeps.local import LocalBackend
 from resnet.trainer import FAMILIES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer
+
+FIGURE_FORMATS = ("png", "svg", "gif", "animation", "report")  # resnet/cli_figures.py writes these
 
 SWEEP_DEFAULTS = get_preset("degradation")  # with FIG1_DEPTHS, a bare `sweep` reproduces Fig. 1's ordering
 
@@ -106,7 +109,7 @@ def _add_model_flags(p: argparse.ArgumentParser, *, family: bool) -> None:
 def build_parser() -> Parser:
     """The command-line interface."""
     parser = Parser(prog="python -m resnet", description="Train plain and residual nets, record and replay runs.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,runs}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,runs,talk}")
 
     train = commands.add_parser("train", help="train one net, recording it into the store")
     train.add_argument("preset", nargs="?", choices=tuple(PRESETS),
@@ -116,6 +119,9 @@ def build_parser() -> Parser:
     twin.add_argument("--residual", dest="residual", action="store_true", default=None, help="with shortcuts")
     twin.add_argument("--plain", dest="residual", action="store_false", help="without shortcuts")
     train.add_argument("--name", help="a name for the run (default: plain-56, res-20, ...)")
+    train.add_argument("--full", action="store_true",
+                       help="record every step's probe rows (default: exact for the first 1,000 steps, then "
+                            "windows of mean, min and max, about 1,000 over the run)")
     train.set_defaults(func=cmd_train)
 
     sweep = commands.add_parser("sweep", help="plain and residual CNNs at several depths (Fig. 1 and 6)")
@@ -147,9 +153,11 @@ def build_parser() -> Parser:
     p.set_defaults(func=cmd_show)
     p = actions.add_parser("export", help="write a run as CSV or Parquet tables, or as a run file")
     p.add_argument("id", type=int)
-    p.add_argument("--format", choices=("csv", "parquet", "run"), default="run",
-                   help="run: one file that `runs import` reads elsewhere (default)")
-    p.add_argument("--out", required=True, help="folder for csv/parquet; file name for run")
+    p.add_argument("--format", choices=("csv", "parquet", "run", *FIGURE_FORMATS), default="run",
+                   help="run: one file that `runs import` reads elsewhere (default); png/svg: every figure, "
+                        "one file each; gif: the heatmaps filling in; animation: an HTML with Plotly frames; "
+                        "report: the HTML report")
+    p.add_argument("--out", required=True, help="folder for csv/parquet and the figures; file name for run")
     _add_store(p)
     p.set_defaults(func=cmd_export)
     p = actions.add_parser("import", help="copy the runs of a run file into the store")
@@ -160,6 +168,7 @@ def build_parser() -> Parser:
     p.add_argument("ids", type=int, nargs="+")
     _add_store(p)
     p.set_defaults(func=cmd_delete)
+    add_talk_commands(commands)
     return parser
 
 
@@ -187,7 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer = Trainer(config, total_steps=steps)
     bar = ProgressBar(steps, args.name or config.model.label)
     try:
-        run_id = record(store, trainer, name=args.name,
+        run_id = record(store, trainer, name=args.name, full=args.full,
                         on_step=lambda t: bar.update(t.step_count, t.loss[-1], t.train_error[-1]))
     finally:
         bar.close()
@@ -321,8 +330,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a run's tables or its run file."""
     store = RunStore(args.store)
-    paths = [store.export_run(args.id, args.out)] if args.format == "run" else store.export_tables(
-        args.id, args.out, args.format)
+    if args.format in FIGURE_FORMATS:
+        from resnet.cli_figures import export_figures  # the figure front end: viz/ is imported only here
+
+        paths = export_figures(store, args.id, args.out, args.format)
+    elif args.format == "run":
+        paths = [store.export_run(args.id, args.out)]
+    else:
+        paths = store.export_tables(args.id, args.out, args.format)
     for path in paths:
         print(path)
     return 0

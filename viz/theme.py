@@ -44,3 +44,32 @@ def twin_color(residual: bool) -> str:
 def net_dash(residual: bool) -> str:
     """The line style of a plain (dashed) or residual (solid) net: twins differ by more than hue."""
     return "solid" if residual else "dash"
+
+
+PROJECTOR_FONT_SIZE = 22  # body text on a projector; ticks get PROJECTOR_TICK_SIZE
+PROJECTOR_TICK_SIZE = 18  # at least 16 px, read from the back of a room
+PROJECTOR_PLAIN = "#f28e2b"  # light orange: the plain twin, lighter than ...
+PROJECTOR_RESIDUAL = "#08306b"  # ... a dark navy residual twin, so grey-scale and colour-blind eyes tell them apart
+
+
+def projector(fig: go.Figure) -> go.Figure:
+    """The app's template sized and coloured for a washed-out projector: bigger type, thicker lines,
+    twins apart by lightness (and their dash) as well as hue. Changes `fig` in place and returns it."""
+    fig.update_layout(font=dict(size=PROJECTOR_FONT_SIZE, color="#000000"),
+                      title=dict(font=dict(size=PROJECTOR_FONT_SIZE + 4)),
+                      hoverlabel=dict(font=dict(size=PROJECTOR_TICK_SIZE)))
+    fig.update_xaxes(tickfont=dict(size=PROJECTOR_TICK_SIZE), title_font=dict(size=PROJECTOR_FONT_SIZE),
+                     linecolor="#000000", linewidth=2, gridcolor="#cccccc")
+    fig.update_yaxes(tickfont=dict(size=PROJECTOR_TICK_SIZE), title_font=dict(size=PROJECTOR_FONT_SIZE),
+                     linecolor="#000000", linewidth=2, gridcolor="#cccccc")
+    fig.update_annotations(font_size=PROJECTOR_FONT_SIZE)  # subplot titles and event marks
+    fig.update_coloraxes(colorbar=dict(tickfont=dict(size=PROJECTOR_TICK_SIZE),
+                                       title=dict(font=dict(size=PROJECTOR_TICK_SIZE))))
+    swap = {PLAIN: PROJECTOR_PLAIN, RESIDUAL: PROJECTOR_RESIDUAL}
+    for trace in fig.data:
+        if trace.type == "scatter":
+            color = trace.line.color
+            trace.update(line=dict(color=swap.get(color, color), width=max(4, trace.line.width or 0)))
+            if trace.marker is not None and trace.marker.color in swap:
+                trace.update(marker=dict(color=swap[trace.marker.color]))
+    return fig
