@@ -6,12 +6,15 @@ from pages.common import ensure_defaults, mark_routed, sidebar_settings
 
 st.set_page_config(page_title="Gradient Flow Lab", page_icon="🌊", layout="wide")
 ensure_defaults()
+in_talk = "talk" in st.query_params  # /?talk=NAME opens talk mode at the root address
 
 navigation = st.navigation({
     "Train": [
-        st.Page("pages/gradient_flow.py", title="Gradient flow", icon=":material/waves:", default=True),
+        st.Page("pages/gradient_flow.py", title="Gradient flow", icon=":material/waves:",
+                default=not in_talk),
         st.Page("pages/degradation.py", title="Degradation", icon=":material/trending_down:", url_path="degradation"),
         st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs"),
+        st.Page("pages/talk.py", title="Talk", icon=":material/slideshow:", url_path="talk", default=in_talk),
     ],
     "Understand": [
         st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:", url_path="architecture"),

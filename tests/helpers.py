@@ -140,3 +140,42 @@ def wait_for(condition, timeout: float, every: float = 0.05) -> bool:
             return True
         time.sleep(every)
     return bool(condition())
+
+
+def record_small_pair(store, *, family: str = "cnn", steps: int = 30) -> tuple[int, int]:
+    """Small twins trained for `steps` steps and recorded in `store` as a pair; (plain id, residual id).
+
+    "cnn": a CIFAR-style depth-8, width-4 net on digits (images); "mlp": a depth-4 BN ReLU MLP on spirals.
+    """
+    from resnet.analysis.pairs import record_twin_pair
+    from resnet.trainer import ModelSpec, TrainConfig
+
+    spec = (ModelSpec(family="cnn", depth=8, width=4) if family == "cnn"
+            else ModelSpec(family="mlp", depth=4, width=8, norm="batch", act="relu"))
+    config = TrainConfig(model=spec, dataset="digits" if family == "cnn" else "spirals", device="cpu",
+                         test_every=steps)
+    return record_twin_pair(store, config, steps, name=f"small {family}")
+
+
+def write_fixture_talk(folder: Path, store) -> Path:
+    """A three-scene talk in `folder`: two replays of small pairs recorded into `store`, then a missing run."""
+    keys = []
+    for family in ("mlp", "cnn"):
+        _, residual = record_small_pair(store, family=family, steps=12)
+        keys.append(store.run(residual).pair)
+    path = folder / "fixture.toml"
+    path.write_text(f"""title = "Fixture"
+[[scenes]]
+title = "First replay"
+caption = "A small MLP pair, recorded."
+pair = "{keys[0]}"
+[[scenes]]
+title = "Second replay"
+caption = "A small CNN pair, recorded."
+pair = "{keys[1]}"
+[[scenes]]
+title = "Gone"
+caption = "A run nobody recorded."
+run = "no-such-key"
+""")
+    return path

@@ -1,0 +1,237 @@
+"""Talk mode (/?talk=NAME&scene=N): one scene at a time, its main figure above the fold, keys for a clicker."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.common import require_router
+from resnet.jobs import JobError, TwinsJob, job_server
+from resnet.store import RunStore, StoreError, default_store_path
+from resnet.talk_record import recorded_pair, scene_config
+from resnet.talks import Scene, Talk, TalkError, find_talk, talk_files
+from resnet.views import stored_view
+from viz.narrative import twin_metrics, twin_sentences
+from viz.run_figures import heatmaps
+from viz.runview import RunView
+from viz.theme import projector
+
+require_router()
+HEATMAP_POINTS = 400  # columns per heatmap: smooth, and quick to send at each tick
+FIGURE_HEIGHT = 470  # px: with the one-line bar above, inside 1024x768 and 1280x720 windows
+REPLAY_TICK_S = 0.3
+REPLAY_TICKS = 40  # a replay plays its run in this many ticks
+LIVE_TICK_S = 0.5
+LIVE_STATES = ("starting", "training", "queued")
+PRESENTER_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stSidebarNav"],
+header[data-testid="stHeader"], [data-testid="stToolbar"] {display: none !important;}
+[data-testid="stMainBlockContainer"] {padding: 0.6rem 1.2rem 1rem 1.2rem; max-width: 100%;}
+.st-key-talk_keys {display: none !important;}
+.talk-bar {font-size: 22px; line-height: 1.2; margin: 0;}
+.talk-caption p {font-size: 22px; line-height: 1.35;}
+</style>"""
+BLANK_CSS = """<style>[data-testid="stApp"] {background: #000 !important;}
+[data-testid="stMainBlockContainer"] * {visibility: hidden;}</style>"""
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def load_view(path: str, run_id: int, signature: tuple) -> RunView:
+    """A stored run (with its twin) as a RunView; `signature` changes whenever the run does."""
+    return stored_view(RunStore(path), run_id, max_points=HEATMAP_POINTS)
+
+
+def talk_index() -> None:
+    """Every talk, each a link that opens it."""
+    files = talk_files()
+    st.markdown("Talks: " + (", ".join(f"[{name}](?talk={name})" for name in files) or "none found"))
+
+
+def go_to(number: int, count: int) -> None:
+    """Show scene `number` (1-based, clamped), ending a previous scene's live job."""
+    number = min(max(number, 1), count)
+    if number != st.session_state.get("talk_scene"):
+        job = st.session_state.pop("talk_job", None)
+        if job is not None:
+            job.stop()
+    st.session_state["talk_scene"] = number
+    st.query_params["scene"] = str(number)
+
+
+def key_buttons(number: int, count: int) -> None:
+    """Previous/next (arrows and PageUp/PageDown, what clickers send) and "b" to blank the screen.
+
+    Streamlit's button shortcuts leave keys alone while a widget has the focus, so they never fight a slider.
+    """
+    with st.container(key="talk_keys"):
+        st.button("Previous page", shortcut="PageUp", on_click=go_to, args=(number - 1, count), key="talk_pgup")
+        st.button("Next page", shortcut="PageDown", on_click=go_to, args=(number + 1, count), key="talk_pgdn")
+        st.button("Blank", shortcut="B", on_click=lambda: st.session_state.update(
+            talk_blank=not st.session_state.get("talk_blank", False)), key="talk_blank_key")
+
+
+def scene_view(scene: Scene, path: str) -> tuple[RunView | None, str]:
+    """The stored RunView a scene replays, or None and why there is none."""
+    store = RunStore(path)
+    try:
+        if scene.run is not None:
+            info = store.run_by_key(scene.run)
+        elif scene.pair is not None:
+            info = store.pair(scene.pair)[1]
+        elif scene.preset is not None:
+            found = recorded_pair(store, scene)
+            if found is None:
+                return None, (f"No recorded run of preset '{scene.preset}' ({scene.total_steps} steps"
+                              + (", with this scene's actions" if scene.actions else "") + ") in the run store.")
+            info = found[1]
+        else:
+            return None, ""
+    except StoreError as err:
+        return None, f"This scene's {scene.source} is missing: {err}"
+    return load_view(path, info.id, (info.id, info.steps, info.status)), ""
+
+
+def draw_scene(view: RunView, key: str) -> None:
+    """The main figure (projector-sized), then the computed sentences."""
+    st.plotly_chart(projector(heatmaps(view, height=FIGURE_HEIGHT, title="")), key=key, theme=None,
+                    config={"displayModeBar": False})
+
+
+def sentences(view: RunView) -> None:
+    """The lab's computed sentences and numbers beside the figure (never canned claims)."""
+    lines = twin_sentences(view, norm=view.config.get("model", {}).get("norm", "batch"))
+    metrics = twin_metrics(view)
+    if metrics:
+        st.markdown(" · ".join(f"**{label}** {value}" for label, value, _ in metrics))
+    if lines:
+        st.info("  \n".join(lines))
+
+
+def replay(view: RunView, number: int) -> RunView:
+    """Replay a stored run, the cursor advancing on its own to the run's end."""
+    end = max(view.step, 1)
+    if st.session_state.get("talk_cursor_scene") != number:
+        st.session_state["talk_cursor_scene"], st.session_state["talk_cursor"] = number, 1
+    playing = st.session_state["talk_cursor"] < end
+
+    @st.fragment(run_every=REPLAY_TICK_S if playing else None)
+    def frames() -> None:
+        cursor = st.session_state["talk_cursor"]
+        draw_scene(view.upto(cursor), "talk_main")
+        st.caption(f"replay · step {cursor} of {view.step} · recorded, no training")
+        if cursor < end:
+            st.session_state["talk_cursor"] = min(end, cursor + max(1, end // REPLAY_TICKS))
+        elif playing:
+            st.rerun(scope="app")  # the end: stop the timer
+
+    frames()
+    return view.upto(st.session_state["talk_cursor"])
+
+
+def live(scene: Scene, number: int) -> RunView | None:
+    """Train the preset's twins live, carrying out the scene's actions once the run passes their steps."""
+    job: TwinsJob | None = st.session_state.get("talk_job")
+    if job is None or st.session_state.get("talk_job_scene") != number:
+        try:
+            job = job_server().twins(scene_config(scene, device=st.session_state.get("device", "auto")),
+                                     scene.total_steps, store=str(default_store_path()))
+        except JobError as err:
+            st.error(f"Training cannot start: {err}")
+            return None
+        job.train()
+        st.session_state.update(talk_job=job, talk_job_scene=number, talk_done=0)
+
+    @st.fragment(run_every=LIVE_TICK_S if job.alive and job.state in LIVE_STATES + ("idle",) else None)
+    def frames() -> None:
+        job.heartbeat()
+        view = job.view(max_points=HEATMAP_POINTS)
+        for action in scene.actions[st.session_state["talk_done"]:]:
+            if view.step < action.at:
+                break
+            for block in (action.blocks or (None,)):
+                job.set_shortcut(block, action.on)
+            st.session_state["talk_done"] += 1
+        draw_scene(view, "talk_main")
+        st.caption(f"live · step {view.step} of {view.total_steps} · {view.state}")
+
+    frames()
+    shortcut_range(job)
+    return job.view(max_points=HEATMAP_POINTS)
+
+
+def shortcut_range(job: TwinsJob) -> None:
+    """Cut or restore a range of the residual twin's shortcuts: one slider, two buttons, not a wall of pills."""
+    names = job.config.model.block_names()
+    with st.expander("Shortcuts"):
+        first, last = st.select_slider("Blocks", options=list(range(len(names))), value=(0, len(names) - 1),
+                                       format_func=lambda i: names[i], key="talk_range")
+        c = st.columns(2)
+        if c[0].button("Cut these shortcuts", key="talk_cut"):
+            for i in range(first, last + 1):
+                job.set_shortcut(i, False)
+        if c[1].button("Restore these shortcuts", key="talk_restore"):
+            for i in range(first, last + 1):
+                job.set_shortcut(i, True)
+
+
+def show_scene(talk: Talk, number: int) -> None:
+    """Draw scene `number` of `talk`: a failing scene says why, and the talk goes on."""
+    scene = talk.scenes[number - 1]
+    path = str(default_store_path())
+    view, missing = scene_view(scene, path)
+    shown: RunView | None = None
+    if view is not None:
+        shown = replay(view, number)
+    elif scene.preset is not None and st.session_state.get("talk_live") == number:
+        shown = live(scene, number)
+    elif scene.preset is not None:
+        st.warning(missing)
+        st.button(f"Train preset '{scene.preset}' live", type="primary", icon=":material/play_arrow:",
+                  on_click=lambda: st.session_state.update(talk_live=number), key="talk_train")
+    elif missing:
+        st.warning(missing)
+    elif scene.analysis is not None:
+        st.info(f"Recorded {scene.analysis['kind']} results do not replay in a talk yet; the page computes them.")
+        st.page_link(f"pages/{scene.analysis['kind']}.py", label=f"Open the {scene.analysis['kind']} page")
+    else:
+        st.info(f"Recorded sweeps do not replay in a talk yet (sweep '{scene.sweep}'); the Degradation page "
+                "draws them.")
+        st.page_link("pages/degradation.py", label="Open the Degradation page")
+    st.markdown(f"<div class='talk-caption'>\n\n{scene.caption}\n\n</div>", unsafe_allow_html=True)
+    if shown is not None and shown.started:
+        sentences(shown)
+    if scene.notes:
+        with st.expander("Speaker notes"):
+            st.markdown(scene.notes)
+
+
+st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
+try:
+    current = find_talk(st.query_params.get("talk", ""))
+except TalkError as err:
+    st.warning(f"Cannot open this talk: {err}")
+    talk_index()
+    st.stop()
+
+count = len(current.scenes)
+if st.session_state.get("talk_name") != current.name:
+    st.session_state.update(talk_name=current.name, talk_scene=None)
+    text = st.query_params.get("scene", "1")
+    if not (text.isdigit() and 1 <= int(text) <= count):
+        st.warning(f"Talk '{current.name}' has no scene {text!r}; it has scenes 1 to {count}.")
+        talk_index()
+        text = "1"
+    go_to(int(text), count)
+number = st.session_state["talk_scene"]
+key_buttons(number, count)
+if st.session_state.get("talk_blank"):
+    st.markdown(BLANK_CSS, unsafe_allow_html=True)
+    st.stop()
+
+bar = st.columns([1.3, 7, 0.7, 0.7], vertical_alignment="center")
+bar[0].markdown(f"<p class='talk-bar'><b>{number} / {count}</b></p>", unsafe_allow_html=True)
+bar[1].markdown(f"<p class='talk-bar'><b>{current.scenes[number - 1].title}</b></p>", unsafe_allow_html=True)
+bar[2].button("←", shortcut="Left", on_click=go_to, args=(number - 1, count), key="talk_prev",
+              disabled=number <= 1, help="previous scene (← or PageUp)", width="stretch")
+bar[3].button("→", shortcut="Right", on_click=go_to, args=(number + 1, count), key="talk_next",
+              disabled=number >= count, help="next scene (→ or PageDown); b blanks the screen", width="stretch")
+show_scene(current, number)
