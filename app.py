@@ -23,6 +23,7 @@ navigation = st.navigation({
         st.Page("pages/landscape.py", title="Loss landscape", icon=":material/landscape:", url_path="landscape"),
         st.Page("pages/shattered.py", title="Shattered gradients", icon=":material/scatter_plot:",
                 url_path="shattered"),
+        st.Page("pages/your_model.py", title="Your model", icon=":material/upload_file:", url_path="your-model"),
     ],
 })
 sidebar_settings()
