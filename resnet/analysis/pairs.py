@@ -1,4 +1,5 @@
-"""A trained plain/residual pair to analyse: trained here from a small CPU preset, or loaded from saved weights.
+"""A trained plain/residual pair to analyse: a small CPU preset's twins, trained once and recorded in the run
+store as a pair, or any two stored twins, loaded from their final weights.
 
 A pair is read-only once made: its parameters are frozen and both nets stay in eval mode (BN uses
 the trained running statistics), so one copy can serve every view. Analyses that hook or
@@ -19,8 +20,9 @@ from resnet.checks import choice
 from resnet.data import Dataset
 from resnet.devices import resolve_device
 from resnet.nets import ResidualNet
-from resnet.store import RunInfo, RunStore
-from resnet.trainer import TrainConfig, cached_dataset, twin_trainers
+from resnet.recording import record
+from resnet.store import RunInfo, RunStore, new_key
+from resnet.trainer import TrainConfig, Trainer, cached_dataset, twin_trainers
 
 Progress = Callable[[float, str], None]
 
@@ -69,13 +71,11 @@ class Pair:
         return self.fingerprint
 
 
-def train_pair(preset: str = DEFAULT_PRESET, *, seed: int = 0, device: str = "auto",
-               on_progress: Progress | None = None) -> Pair:
-    """Train the preset's plain net and residual twin (same seed, weights and batches) and freeze them."""
+def preset_config(preset: str, *, seed: int = 0, device: str = "auto") -> tuple[TrainConfig, int]:
+    """The residual net's config and the steps of a preset's pair (test set scored once, at the end)."""
     choice("preset", preset, tuple(PRESETS))
     p = PRESETS[preset]
-    return train_twin_pair(p.config.replace(seed=seed, device=device), p.steps, on_progress=on_progress,
-                           name=preset)
+    return p.config.replace(seed=seed, device=device, test_every=p.steps), p.steps
 
 
 def train_twin_pair(config: TrainConfig, steps: int, *, on_progress: Progress | None = None,
@@ -85,17 +85,62 @@ def train_twin_pair(config: TrainConfig, steps: int, *, on_progress: Progress | 
     plain, residual = twin_trainers(config, total_steps=steps)
     try:
         for done_before, (twin, trainer) in enumerate((("plain", plain), ("residual", residual))):
+            report = _reporter(twin, done_before, steps, on_progress)
             while trainer.step():
-                if on_progress is not None and trainer.step_count % 10 == 0:
-                    fraction = (done_before * steps + trainer.step_count) / (2 * steps)
-                    on_progress(fraction, f"training the {twin} net: step {trainer.step_count} of {steps}")
-            if trainer.status != "finished":
-                raise ValueError(f"the {twin} net of {name} did not finish training: {trainer.message}")
+                report(trainer)
+            _check_finished(twin, trainer, name)
     finally:
         plain.close()
         residual.close()
     return freeze_pair(plain.model, residual.model, residual.data, config,
                        source=f"{name}, seed {config.seed}, trained here on {plain.device.type}")
+
+
+def record_twin_pair(store: RunStore, config: TrainConfig, steps: int, *, name: str = "pair",
+                     on_progress: Progress | None = None) -> tuple[int, int]:
+    """Train `config`'s twins for `steps` steps, recorded in `store` as one pair; (plain id, residual id)."""
+    key = new_key()
+    plain, residual = twin_trainers(config, total_steps=steps)
+    ids = []
+    try:
+        for done_before, (twin, trainer) in enumerate((("plain", plain), ("residual", residual))):
+            ids.append(record(store, trainer, name=name, pair=key,
+                              on_step=_reporter(twin, done_before, steps, on_progress)))
+            _check_finished(twin, trainer, name)
+    finally:
+        plain.close()
+        residual.close()
+    return ids[0], ids[1]
+
+
+def recorded_pair(store: RunStore, config: TrainConfig, steps: int, device: str) -> tuple[int, int] | None:
+    """(plain id, residual id) of the newest finished pair in `store` trained from `config` for `steps`
+    steps on `device` ("cpu", "cuda", ...), or None."""
+    wanted = {False: config.replace(residual=False), True: config.replace(residual=True)}
+    pairs: dict[str, dict[bool, RunInfo]] = {}
+    for info in store.runs():
+        if (info.pair is not None and info.status == "finished" and info.steps == info.total_steps == steps
+                and info.device == device and info.config == wanted[info.residual]):
+            pairs.setdefault(info.pair, {}).setdefault(info.residual, info)
+    complete = [twins for twins in pairs.values() if len(twins) == 2]
+    if not complete:
+        return None
+    newest = max(complete, key=lambda twins: twins[True].id)
+    return newest[False].id, newest[True].id
+
+
+def _reporter(twin: str, done_before: int, steps: int, on_progress: Progress | None) -> Callable[[Trainer], None]:
+    """A per-step callback reporting the pair's progress (twins trained one after the other) every 10 steps."""
+    def report(trainer: Trainer) -> None:
+        if on_progress is not None and trainer.step_count % 10 == 0:
+            fraction = (done_before * steps + trainer.step_count) / (2 * steps)
+            on_progress(fraction, f"training the {twin} net: step {trainer.step_count} of {steps}")
+    return report
+
+
+def _check_finished(twin: str, trainer: Trainer, name: str) -> None:
+    if trainer.status != "finished":
+        raise ValueError(f"the {twin} net of {name} did not finish training: {trainer.message}")
 
 
 def stored_candidates(store: RunStore) -> tuple[list[RunInfo], list[RunInfo]]:
