@@ -1,25 +1,27 @@
-"""Helpers shared by the analysis pages: choosing a trained pair, progress bars, and cached results.
+"""Helpers shared by the analysis pages: choosing a pair, running an analysis as a job, cached results.
 
-Results are cached with st.cache_data and pairs with st.cache_resource, but computed outside the
-cached functions: a Streamlit call made inside a cached function is replayed on every cache hit,
-so a progress bar (or a landscape redrawn row by row) would be replayed too. `remembered` looks a
-key up first, computes on a miss with the page's own progress, then stores the finished value.
+The work runs in a worker process (resnet/analysis/jobs.py, through the job server), never in
+the Streamlit server, so no session freezes while another computes. Run submits a job; a fragment
+polls it (progress, place in line, Cancel) and hands over to the whole page once it has ended.
+Finished results are cached with st.cache_data, so a second visit is instant; the job itself is
+this session's and lives in st.session_state.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 
 import streamlit as st
 
-from resnet.analysis.pairs import DEFAULT_PRESET, PRESETS, Pair, pair_from_store, stored_candidates, train_pair
-from resnet.store import RunInfo, RunStore, StoreError
+from resnet.analysis.jobs import PairSource, PairSummary
+from resnet.analysis.pairs import DEFAULT_PRESET, PRESETS, stored_candidates
+from resnet.jobs import JobError, job_server
+from resnet.jobs.handles import ENDED
+from resnet.store import RunInfo, RunStore, StoreError, default_store_path
 
-T = TypeVar("T")
 SOURCES = ("Train a preset here", "Two runs from the run store")
+POLL_S = 0.5  # how often a running job's progress is redrawn
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -30,44 +32,62 @@ def _result(key: tuple, _value=None):
     return _value
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _pair(key: tuple, _value: Pair | None = None) -> Pair:
-    # The same lookup-then-store scheme; a pair is frozen once made, so all sessions share it.
-    if _value is None:
-        raise KeyError(key)
-    return _value
-
-
-def remembered(key: tuple, compute: Callable[[], T], *, store: Callable = _result) -> T:
-    """The cached value for `key`, or `compute()`'s, which is then cached."""
+def submit(name: str, key: tuple, target: str, **kwargs) -> None:
+    """On Run: the result cached under `key` at once, else a job calling `target(**kwargs)` in a worker."""
     try:
-        return store(key)
+        st.session_state[name] = {"key": key, "job": None, "result": _result(key)}
+        return
     except KeyError:
-        pass  # computed outside the handler, so its own errors do not read as a cache miss
-    return store(key, compute())
+        pass
+    try:
+        job = job_server().call(target, needs_viewer=True, **kwargs)
+    except JobError as err:  # the line is full, or the server is shutting down
+        st.error(str(err))
+        return
+    st.session_state[name] = {"key": key, "job": job, "result": None}
 
 
-def progress_bar(text: str) -> tuple[Callable[[float, str], None], Callable[[], None]]:
-    """A progress bar and (update(fraction, text), clear()) for it."""
-    bar = st.progress(0.0, text=text)
-    return (lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message)), bar.empty
+def outcome(name: str, what: str) -> Any | None:
+    """The result of this page's latest Run, or None (its job still running, failed or cancelled: said here)."""
+    entry = st.session_state.get(name)
+    if entry is None:
+        return None
+    job = entry["job"]
+    if job is None:
+        if entry.get("cancelled"):
+            st.info(f"{what}: cancelled.")
+        return entry["result"]
+    if job.state == "done":
+        entry["result"], entry["job"] = _result(entry["key"], job.result), None
+        return entry["result"]
+    if job.state == "failed":
+        st.error(f"{what} failed: {job.message}")
+    elif job.state in ENDED:
+        st.info(f"{what}: cancelled.")
+    else:
+        _follow(name, what)
+    return None
 
 
-@dataclass(frozen=True)
-class PairChoice:
-    """Which pair to analyse, as plain values: a preset to train, or two stored runs."""
-
-    preset: str | None
-    store_path: str | None
-    plain_id: int | None
-    residual_id: int | None
-    device: str
-    seed: int
-
-    @property
-    def key(self) -> tuple:
-        """A hashable identity of the pair this choice yields."""
-        return (self.preset, self.store_path, self.plain_id, self.residual_id, self.device, self.seed)
+@st.fragment(run_every=POLL_S)
+def _follow(name: str, what: str) -> None:
+    """Progress of this page's running job, redrawn every POLL_S; the whole page reruns once it has ended."""
+    entry = st.session_state.get(name)
+    job = entry["job"] if entry is not None else None
+    if job is None:
+        return
+    job.heartbeat()
+    if job.state in ENDED:
+        st.rerun()
+    if job.state == "queued":
+        st.progress(0.0, text=f"{what}: {job.message}")
+    else:
+        st.progress(min(max(job.fraction, 0.0), 1.0), text=f"{what}: {job.text or 'starting a worker...'}")
+    if st.button("Cancel", key=f"{name}_cancel"):
+        job.stop()
+        # A running call may only notice once it has finished: this session stops waiting for it now.
+        entry.update(job=None, result=None, cancelled=True)
+        st.rerun()
 
 
 def _describe(info: RunInfo) -> str:
@@ -82,16 +102,16 @@ def session_device() -> str:
     return st.session_state.get("device", "auto")
 
 
-def pair_ui() -> PairChoice | None:
+def pair_ui() -> PairSource | None:
     """Draw the choice of pair; None (with a message on the page) when the store offers no usable pair."""
     device, seed = session_device(), int(st.session_state.get("seed", 0))
     source = st.radio("Networks", SOURCES, horizontal=True, key="analysis_source",
-                      help="a preset trains a plain net and its residual twin here (once; then it is cached)")
+                      help="a preset trains a plain net and its residual twin (once; then the run store keeps them)")
     if source == SOURCES[0]:
         names = list(PRESETS)
         preset = st.selectbox("Preset", names, index=names.index(DEFAULT_PRESET), key="analysis_preset",
                               format_func=lambda n: PRESETS[n].label)
-        return PairChoice(preset, None, None, None, device, seed)
+        return PairSource(str(default_store_path()), preset=preset, device=device, seed=seed)
     try:
         store = RunStore()
         plain_runs, residual_runs = stored_candidates(store)
@@ -107,30 +127,11 @@ def pair_ui() -> PairChoice | None:
     twins = sorted(residual_runs, key=lambda r: (r.config.model.depth != plain.config.model.depth,
                                                  r.config.dataset != plain.config.dataset, -r.id))
     residual = right.selectbox("Residual run", twins, format_func=_describe, key="analysis_residual")
-    return PairChoice(None, str(store.path), plain.id, residual.id, device, seed)
+    return PairSource(str(store.path), plain_id=plain.id, residual_id=residual.id, device=device, seed=seed)
 
 
-def load_pair(choice: PairChoice) -> Pair | None:
-    """The chosen pair, trained (with a progress bar) or loaded once per process; None after an error message."""
-    def make() -> Pair:
-        if choice.preset is not None:
-            update, clear = progress_bar(f"Training {PRESETS[choice.preset].label}...")
-            try:
-                return train_pair(choice.preset, seed=choice.seed, device=choice.device, on_progress=update)
-            finally:
-                clear()
-        return pair_from_store(RunStore(choice.store_path), choice.plain_id, choice.residual_id,
-                               device=choice.device)
-
-    try:
-        return remembered(choice.key, make, store=_pair)
-    except ValueError as err:  # StoreError is a ValueError too
-        st.error(str(err))
-        return None
-
-
-def pair_caption(pair: Pair) -> str:
+def pair_caption(pair: PairSummary) -> str:
     """One line naming the pair and its test errors."""
     plain, residual = pair.test_error
     return (f"Networks: {pair.source}. Test error: plain {100 * plain:.1f}%, residual {100 * residual:.1f}% "
-            f"({len(pair.data.test_y)} test samples).")
+            f"({pair.test_samples} test samples).")

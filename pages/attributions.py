@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.analysis_common import PairChoice, load_pair, pair_caption, pair_ui, progress_bar, remembered
+from pages.analysis_common import outcome, pair_caption, pair_ui, submit
 from pages.common import require_router
-from resnet.analysis.attributions import (
-    MAX_IMAGES,
-    SAMPLES,
-    STEPS,
-    BlockAttribution,
-    InputAttribution,
-    block_attributions,
-    check_attribution_settings,
-    input_attributions,
-)
+from resnet.analysis.attributions import MAX_IMAGES, SAMPLES, STEPS, check_attribution_settings
+from resnet.analysis.jobs import Analysis, Attributions
 from viz.attributions import attribution_maps, attribution_text, block_share_bars, completeness_text
 
 require_router()
@@ -53,51 +45,30 @@ def parse_indices(text: str) -> list[int]:
         raise ValueError(f"test images must be whole numbers separated by commas, got {text!r}") from None
 
 
-def run(choice: PairChoice, samples: int, n_steps: int, indices: list[int]) -> None:
-    """Train or load the pair, attribute, and keep the result for this session."""
-    pair = load_pair(choice)
-    if pair is None:
-        return
-
-    def compute_blocks() -> BlockAttribution:
-        update, clear = progress_bar("Conductance through each block...")
-        try:
-            return block_attributions(pair, samples=samples, n_steps=n_steps, on_progress=update)
-        finally:
-            clear()
-
-    def compute_inputs() -> InputAttribution:
-        with st.spinner("Integrated gradients and saliency of the chosen images..."):
-            return input_attributions(pair, indices, n_steps=max(n_steps, 64))
-
-    blocks = remembered(("attr-blocks", pair.key, samples, n_steps), compute_blocks)
-    # A pair trained on points (an MLP on spirals, say) has no images to draw maps on.
-    maps = (remembered(("attr-inputs", pair.key, tuple(indices), max(n_steps, 64)), compute_inputs)
-            if pair.data.is_image else f"Input attributions draw images; the {pair.data.name} data set has none, "
-                                       "so only the blocks' shares are shown.")
-    caption = pair_caption(pair) + f" Bars: first {samples} test samples, {n_steps} integration steps."
-    st.session_state["attribution_result"] = (caption, blocks, maps)
-
-
 if st.button("Run", type="primary", disabled=choice is None):
     try:
         indices = parse_indices(images)
         check_attribution_settings(int(samples), int(n_steps), indices)
-        run(choice, int(samples), int(n_steps), indices)
+        settings = dict(samples=int(samples), n_steps=int(n_steps), indices=tuple(indices))
+        submit("attribution_job", ("attributions", choice.key, *settings.values()), "resnet.analysis.jobs:attributions",
+               source=choice, **settings)
     except ValueError as err:
         st.error(str(err))
 
-if "attribution_result" in st.session_state:
-    caption, blocks, maps = st.session_state["attribution_result"]
-    st.caption(caption)
+done: Analysis[Attributions] | None = outcome("attribution_job", "Attributing")
+if done is not None:
+    blocks, maps = done.result.blocks, done.result.inputs
+    st.caption(pair_caption(done.pair) + f" Bars: first {blocks.samples} test samples, {blocks.n_steps} integration "
+               "steps.")
     st.plotly_chart(block_share_bars(blocks.block_names, blocks.share))
     for sentence in attribution_text(blocks.share, blocks.block_names, blocks.n_steps):
         st.markdown(f"- {sentence}")
-    if isinstance(maps, str):
-        st.info(maps)
+    if maps is None:  # a pair trained on points (an MLP on spirals, say) has no images to draw maps on
+        st.info(f"Input attributions draw images; the {done.pair.dataset} data set has none, so only the blocks' "
+                "shares are shown.")
     else:
         st.plotly_chart(attribution_maps(maps.images, maps.integrated_gradients, maps.saliency, maps.labels,
                                          maps.predicted, maps.indices))
         st.markdown(f"- {completeness_text(maps.output_change, maps.delta)}")
-else:
+elif "attribution_job" not in st.session_state:
     st.info("Press **Run** to train the pair (once) and attribute its predictions.")

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.analysis_common import PairChoice, load_pair, pair_caption, pair_ui, progress_bar, remembered
+from pages.analysis_common import outcome, pair_caption, pair_ui, submit
 from pages.common import require_router
-from resnet.analysis.landscape import (
-    MAX_SPAN,
-    RESOLUTION_1D,
-    RESOLUTION_2D,
-    SAMPLES,
-    Landscape,
-    check_landscape,
-    landscape_1d,
-    landscape_2d,
-)
+from resnet.analysis.jobs import Analysis, Landscapes
+from resnet.analysis.landscape import MAX_SPAN, RESOLUTION_1D, RESOLUTION_2D, SAMPLES, check_landscape
 from viz.landscape import landscape_contours, landscape_line, landscape_surfaces, landscape_text
 
 require_router()
@@ -48,53 +40,26 @@ points_1d = c4.number_input("Points along the 1-D slice", min_value=1, value=51,
                             help=f"odd, {RESOLUTION_1D[0]} to {RESOLUTION_1D[1]}")
 
 
-def run(choice: PairChoice, resolution: int, samples: int, span: float, points_1d: int) -> None:
-    """Train or load the pair, compute the slices (drawing the grid row by row), keep the result."""
-    pair = load_pair(choice)
-    if pair is None:
-        return
-    key = (pair.key, resolution, samples, span, points_1d, choice.seed)
-
-    def compute_2d() -> Landscape:
-        update, clear = progress_bar("Evaluating the grid...")
-        live = st.empty()  # the grid so far, redrawn after every row
-        try:
-            for partial in landscape_2d(pair, resolution=resolution, samples=samples, span=span, seed=choice.seed):
-                update(partial.rows_done / len(partial.betas), f"row {partial.rows_done} of {len(partial.betas)}")
-                live.plotly_chart(landscape_contours(partial.alphas, partial.betas, partial.loss,
-                                                     title="Loss around the trained weights (computing...)"))
-            return partial
-        finally:
-            clear()
-            live.empty()
-
-    def compute_1d() -> Landscape:
-        with st.spinner("Evaluating the 1-D slice..."):
-            return landscape_1d(pair, resolution=points_1d, samples=samples, span=span, seed=choice.seed)
-
-    grid = remembered(("landscape-2d", *key), compute_2d)
-    line = remembered(("landscape-1d", *key), compute_1d)
-    caption = (pair_caption(pair) + f" Loss on {grid.samples} training samples; {resolution}x{resolution} grid "
-               f"over ±{span:g}.")
-    errors = dict(zip(("plain", "residual"), pair.test_error, strict=True))
-    st.session_state["landscape_result"] = (caption, grid, line, pair.data.num_classes, pair.config.model.depth,
-                                            errors)
-
-
 if st.button("Run", type="primary", disabled=choice is None):
     try:
-        check_landscape(int(resolution), int(samples), float(span), int(points_1d))
-        run(choice, int(resolution), int(samples), float(span), int(points_1d))
+        settings = dict(resolution=int(resolution), samples=int(samples), span=float(span), points_1d=int(points_1d))
+        check_landscape(**settings)
+        submit("landscape_job", ("landscape", choice.key, *settings.values()), "resnet.analysis.jobs:landscape",
+               source=choice, **settings)
     except ValueError as err:
         st.error(str(err))
 
-if "landscape_result" in st.session_state:
-    caption, grid, line, num_classes, depth, errors = st.session_state["landscape_result"]
-    st.caption(caption)
+done: Analysis[Landscapes] | None = outcome("landscape_job", "Mapping the loss")
+if done is not None:
+    grid, line, pair = done.result.grid, done.result.line, done.pair
+    n = len(grid.alphas)
+    st.caption(pair_caption(pair) + f" Loss on {grid.samples} training samples; {n}x{n} grid over "
+               f"±{grid.alphas[-1]:g}.")
     st.plotly_chart(landscape_contours(grid.alphas, grid.betas, grid.loss))
-    for sentence in landscape_text(grid.loss, num_classes=num_classes, depth=depth, test_error=errors):
+    for sentence in landscape_text(grid.loss, num_classes=pair.num_classes, depth=pair.depth,
+                                   test_error=pair.test_errors):
         st.markdown(f"- {sentence}")
     st.plotly_chart(landscape_surfaces(grid.alphas, grid.betas, grid.loss))
     st.plotly_chart(landscape_line(line.alphas, line.loss, line.accuracy))
-else:
+elif "landscape_job" not in st.session_state:
     st.info("Press **Run** to train the pair (once) and map the loss around its weights.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.analysis_common import PairChoice, load_pair, pair_caption, pair_ui, progress_bar, remembered
+from pages.analysis_common import outcome, pair_caption, pair_ui, submit
 from pages.common import require_router
-from resnet.analysis.lesion import MAX_DRAWS, LesionResult, check_draws, lesion_study
+from resnet.analysis.jobs import Analysis
+from resnet.analysis.lesion import MAX_DRAWS, LesionResult, check_draws
 from viz.lesion import lesion_bars, lesion_curve, lesion_text
 
 require_router()
@@ -32,38 +33,22 @@ choice = pair_ui()
 draws = st.number_input("Random draws for each number of deleted blocks", min_value=1, value=10, step=1,
                         help=f"1 to {MAX_DRAWS}: more draws, a smoother curve and a truer spread")
 
-
-
-def run(choice: PairChoice, draws: int) -> None:
-    """Train or load the pair, delete its blocks, and keep the result for this session."""
-    pair = load_pair(choice)
-    if pair is None:
-        return
-
-    def compute() -> LesionResult:
-        update, clear = progress_bar("Deleting blocks...")
-        try:
-            return lesion_study(pair, draws=draws, seed=choice.seed, on_progress=update)
-        finally:
-            clear()
-
-    result = remembered(("lesion", pair.key, draws, choice.seed), compute)
-    st.session_state["lesion_result"] = (pair_caption(pair) + f" {draws} draws per k.", result)
-
-
 if st.button("Run", type="primary", disabled=choice is None):
     try:
-        run(choice, check_draws(int(draws)))
+        draws = check_draws(int(draws))
+        submit("lesion_job", ("lesion", choice.key, draws), "resnet.analysis.jobs:lesion", source=choice,
+               draws=draws)
     except ValueError as err:
         st.error(str(err))
 
-if "lesion_result" in st.session_state:
-    caption, r = st.session_state["lesion_result"]
-    st.caption(caption)
+done: Analysis[LesionResult] | None = outcome("lesion_job", "Deleting blocks")
+if done is not None:
+    r = done.result
+    st.caption(pair_caption(done.pair) + f" {r.random['plain'].shape[1]} draws per k.")
     left, right = st.columns(2)
     left.plotly_chart(lesion_bars(r.block_names, r.single, r.intact, r.chance, r.shape_changing))
     right.plotly_chart(lesion_curve(r.k, r.random, r.chance))
     for line in lesion_text(r.block_names, r.single, r.intact, r.k, r.random, r.chance):
         st.markdown(f"- {line}")
-else:
+elif "lesion_job" not in st.session_state:
     st.info("Press **Run** to train the pair (once) and delete its blocks.")

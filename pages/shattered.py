@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.analysis_common import progress_bar, remembered, session_device
+from pages.analysis_common import outcome, session_device, submit
 from pages.common import require_router
 from resnet.analysis.shattered import (
     MAX_DEPTH,
@@ -15,9 +15,7 @@ from resnet.analysis.shattered import (
     SEGMENT,
     ShatteredResult,
     check_shattered,
-    shattered_study,
 )
-from resnet.devices import resolve_device
 from viz.shattered import autocorrelation_curves, gradient_traces, lag1_vs_depth, shattered_text
 
 require_router()
@@ -65,22 +63,14 @@ if st.button("Run", type="primary"):
                     steps=int(steps))
     try:
         check_shattered(**settings)
-        device = str(resolve_device(session_device()))
-
-        def compute() -> ShatteredResult:
-            update, clear = progress_bar("Building and training the nets...")
-            try:
-                return shattered_study(**settings, device=device, on_progress=update)
-            finally:
-                clear()
-
-        result = remembered(("shattered", *settings.values(), device), compute)
-        st.session_state["shattered_result"] = result
+        device = session_device()  # resolved in the worker: the server process touches no accelerator
+        submit("shattered_job", ("shattered", *settings.values(), device), "resnet.analysis.jobs:shattered",
+               **settings, device=device)
     except ValueError as err:
         st.error(str(err))
 
-if "shattered_result" in st.session_state:
-    r: ShatteredResult = st.session_state["shattered_result"]
+r: ShatteredResult | None = outcome("shattered_job", "Building and training the nets")
+if r is not None:
     st.caption(f"Width {r.width}, normalisation {r.norm}, {len(r.t)} points, "
                f"{r.acf[('init', 'plain')].shape[1]} draws at initialisation, {r.steps} training steps.")
     lag1 = {key: r.lag1(*key) for key in r.acf}
@@ -97,5 +87,5 @@ if "shattered_result" in st.session_state:
                      format_func=lambda s: "at initialisation" if s == "init" else "after training")
     st.plotly_chart(gradient_traces(r.t, r.depths, {twin: r.gradient[(stage, twin)] for twin in ("plain", "residual")},
                                     stage=stage))
-else:
+elif "shattered_job" not in st.session_state:
     st.info("Press **Run** to build the nets at each depth and follow their gradients along the line.")
