@@ -179,3 +179,9 @@ caption = "A run nobody recorded."
 run = "no-such-key"
 """)
     return path
+
+
+def hold(seconds: float) -> float:
+    """Work that takes `seconds` (a job that holds its slot for a while); returns them."""
+    time.sleep(seconds)
+    return seconds

@@ -77,6 +77,14 @@ def main(kind: str, spec: dict, conn: Connection) -> None:
         conn.close()
 
 
+def takes_progress(fn) -> bool:
+    """Whether `fn` declares a `progress` parameter (built-ins without a signature do not)."""
+    try:
+        return "progress" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 # -- a function call --------------------------------------------------------------------------
 def run_call(spec: dict, conn: Connection) -> None:
     """Call `module:function(**kwargs)` and send its return value back."""
@@ -91,7 +99,7 @@ def run_call(spec: dict, conn: Connection) -> None:
             last[0] = now
             _send(conn, ("progress", {"fraction": float(fraction), "text": str(text)}))
 
-    if "progress" in inspect.signature(fn).parameters:
+    if takes_progress(fn):
         kwargs["progress"] = progress
     _send(conn, ("result", fn(**kwargs)))
 
@@ -155,10 +163,10 @@ class Twins:
     def do_step(self, n: int) -> None:
         self._begin(int(n))
 
-    def do_pause(self) -> None:
+    def do_pause(self, why: str = "paused") -> None:
         self.budget = 0
         self._pull(record=True)
-        self._state("paused", "paused")
+        self._state("paused", why)
 
     def do_reset(self) -> None:
         self.budget = 0
@@ -218,12 +226,14 @@ class Twins:
         self.sent = {role: (0, 0, 0) for role in self.trainers}
         self.epoch += 1
 
+    def _rate(self) -> float:
+        """Twin steps per second since training last began."""
+        start, steps = self.window
+        return steps / max(time.monotonic() - start, 1e-9) if steps else 0.0
+
     def _state(self, state: str, message: str = "") -> None:
         self.state, self.message = state, message
-        rate = 0.0
-        if state == "training" or self.window[1]:
-            rate = self.window[1] / max(time.monotonic() - self.window[0], 1e-9)
-        _send(self.conn, ("state", self.epoch, state, message, self.handled, rate, self.record_error))
+        _send(self.conn, ("state", self.epoch, state, message, self.handled, self._rate(), self.record_error))
 
     def _pull(self, *, record: bool = False, final: bool = False) -> None:
         """Send every twin's new rows; commit them to the store when a commit is due (or `final`)."""
@@ -232,6 +242,7 @@ class Twins:
         for role, t in self.trainers.items():
             h = t.probe.drain()
             self.sent[role], payload = net_payload(t, h, self.sent[role])
+            payload["rate"] = self._rate()
             _send(self.conn, ("rows", self.epoch, role, payload))
             if role in self.recorders:
                 self.unrecorded[role].append(h)

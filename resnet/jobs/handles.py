@@ -267,6 +267,7 @@ class TwinsJob(Job):
             with self.lock:
                 if epoch == self.epoch:
                     self.buffers.setdefault(role, NetBuffer()).append(payload)
+                    self.rate = payload["rate"]
         elif kind == "runs":
             with self.lock:
                 self.run_ids = dict(message[1])

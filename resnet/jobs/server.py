@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections import deque
+from multiprocessing import forkserver
 from multiprocessing.connection import wait
 from pathlib import Path
 
@@ -96,6 +97,8 @@ class JobServer:
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="gfl-job-server", daemon=True)
         self._thread.start()
+        # The forkserver imports torch once (seconds); start it now, not on the first Train press.
+        threading.Thread(target=forkserver.ensure_running, name="gfl-forkserver-start", daemon=True).start()
         atexit.register(self.shutdown)
 
     # -- starting jobs ----------------------------------------------------------------------------
@@ -291,7 +294,7 @@ class JobServer:
                 if stale > self.stop_after:
                     self.stop(job)
                 elif stale > self.pause_after and job.training and job.state != "queued":
-                    job.send(("pause",))
+                    job.send(("pause", "paused: nobody is watching this session"))
 
     # -- shutting down ----------------------------------------------------------------------------
     def shutdown(self, timeout: float = 5.0) -> None:
