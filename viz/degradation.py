@@ -86,30 +86,85 @@ def smoothing_window(n_points: int) -> int:
     return max(1, n_points // 20)
 
 
+def seed_band(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """(x, mean, min, max) over seeds of curves `ys` against `xs`, on the x of the sparsest curve.
+
+    Each seed's curve is interpolated there, up to where the shortest run ends (never extrapolated).
+    """
+    pairs = [(np.asarray(x, np.float64), np.asarray(y, np.float64)) for x, y in zip(xs, ys, strict=True) if len(x)]
+    if not pairs:  # no run has a point yet (a test error comes every test_every steps)
+        return (np.zeros(0),) * 4
+    ref = min((x for x, _ in pairs), key=len)
+    x = ref[ref <= min(float(xi.max()) for xi, _ in pairs)]
+    stack = np.stack([np.interp(x, xi, yi) for xi, yi in pairs])  # (seeds, points)
+    return x, stack.mean(axis=0), stack.min(axis=0), stack.max(axis=0)
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def band_traces(x, lo, hi, *, color: str, name: str, group: str, showlegend: bool = True) -> list[go.Scatter]:
+    """A shaded band between `lo` and `hi`: an invisible lower edge, then the upper edge filled down to it."""
+    edge = dict(mode="lines", line=dict(width=0, color=color), legendgroup=group, hoverinfo="skip")
+    return [go.Scatter(x=x, y=lo, name=f"{name} (lower)", showlegend=False, **edge),
+            go.Scatter(x=x, y=hi, name=name, fill="tonexty", fillcolor=_rgba(color, 0.18), showlegend=showlegend,
+                       **edge)]
+
+
+def _by_net(items: Sequence, key=lambda c: (c.residual, c.depth)) -> dict[tuple, list]:
+    """Items grouped by (residual, depth), plain before residual, shallow to deep."""
+    groups: dict[tuple, list] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return dict(sorted(groups.items()))
+
+
+def _seeds_label(n: int) -> str:
+    return f"min–max of {n} seeds"
+
+
 def error_curves_figure(curves: Sequence[ErrorCurve], *, height: int = 520) -> go.Figure:
     """Fig. 1/6: training error (dashed, running mean) and test error (bold) against iterations.
 
     Plain nets in the left panel, ResNets in the right, one colour shade per depth, one y scale.
+    A net trained with several seeds is drawn as its mean over the seeds, in a min-max band.
     """
     depths = [c.depth for c in curves]
     panels = [r for r in (False, True) if any(c.residual == r for c in curves)] or [False, True]
     fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[PANEL_TITLES[r] for r in panels])
     window = 1
-    for c in sorted(curves, key=lambda c: (c.residual, c.depth)):
-        col = panels.index(c.residual) + 1
-        color = depth_color(c.residual, c.depth, depths)
-        window = max(window, smoothing_window(len(c.steps)))
+    for (residual, depth), seeds in _by_net(curves).items():
+        col = panels.index(residual) + 1
+        color = depth_color(residual, depth, depths)
+        label = seeds[0].label
+        smooth = []
+        for c in seeds:
+            w = smoothing_window(len(c.steps))
+            window = max(window, w)
+            smooth.append(100 * running_mean(c.train_error, w))
+        x, train, train_lo, train_hi = seed_band([c.steps for c in seeds], smooth)
+        tx, test, test_lo, test_hi = seed_band([c.test_steps for c in seeds],
+                                               [100 * np.asarray(c.test_error, np.float64) for c in seeds])
+        several = len(seeds) > 1
+        if several:
+            spread = _seeds_label(len(seeds))
+            for trace in (band_traces(x, train_lo, train_hi, color=color, name=f"{label} train {spread}",
+                                      group=label, showlegend=False)
+                          + band_traces(tx, test_lo, test_hi, color=color, name=f"{label} {spread}", group=label)):
+                fig.add_trace(trace, row=1, col=col)
+        mean = f" mean of {len(seeds)} seeds" if several else ""
         fig.add_trace(go.Scatter(
-            x=c.steps, y=100 * running_mean(c.train_error, smoothing_window(len(c.steps))), mode="lines",
-            name=f"{c.label} train", legendgroup=c.label, showlegend=False,
+            x=x, y=train, mode="lines", name=f"{label} train", legendgroup=label, showlegend=False,
             line=dict(color=color, width=2, dash="dash"),
-            hovertemplate=f"{c.label}<br>iteration %{{x:.0f}}<br>training error %{{y:.1f}}%<extra></extra>",
+            hovertemplate=f"{label}<br>iteration %{{x:.0f}}<br>training error{mean} %{{y:.1f}}%<extra></extra>",
         ), row=1, col=col)
         fig.add_trace(go.Scatter(
-            x=c.test_steps, y=100 * np.asarray(c.test_error, dtype=np.float64), mode="lines+markers",
-            name=c.label, legendgroup=c.label, line=dict(color=color, width=4), marker=dict(size=7),
-            hovertemplate=f"{c.label}<br>iteration %{{x:.0f}}<br>test error %{{y:.1f}}%<extra></extra>",
+            x=tx, y=test, mode="lines+markers", name=label + (f" ({mean.strip()})" if several else ""),
+            legendgroup=label, line=dict(color=color, width=4), marker=dict(size=7),
+            hovertemplate=f"{label}<br>iteration %{{x:.0f}}<br>test error{mean} %{{y:.1f}}%<extra></extra>",
         ), row=1, col=col)
     fig.update_xaxes(title_text="iterations")
     fig.update_yaxes(title_text="error (%)", rangemode="tozero", row=1, col=1)
@@ -127,7 +182,7 @@ def _with_subtitle(fig: go.Figure) -> go.Figure:
 
 
 def error_vs_depth_figure(results: Sequence[DepthResult], *, height: int = 460) -> go.Figure:
-    """Final training (dashed) and test (bold) error against depth; over several seeds, mean and spread."""
+    """Final training (dashed) and test (bold) error against depth; over several seeds, the mean in a min-max band."""
     fig = go.Figure()
     depths = sorted({r.depth for r in results})
     for residual in (False, True):
@@ -136,22 +191,27 @@ def error_vs_depth_figure(results: Sequence[DepthResult], *, height: int = 460) 
             continue
         name = "ResNet" if residual else "plain"
         for kind, dash, width in (("train", "dash", 2), ("test", "solid", 4)):
-            xs, means, spreads = [], [], []
+            xs, means, lows, highs, counts = [], [], [], [], []
             for d in depths:
                 vals = [r.train_error if kind == "train" else r.test_error for r in mine if r.depth == d]
                 vals = [100 * v for v in vals if v is not None and np.isfinite(v)]
                 if vals:
                     xs.append(d)
                     means.append(float(np.mean(vals)))
-                    spreads.append(float(np.std(vals)))
+                    lows.append(min(vals))
+                    highs.append(max(vals))
+                    counts.append(len(vals))
             if not xs:
                 continue
-            several = any(sum(r.depth == d for r in mine) > 1 for d in xs)
+            if max(counts) > 1:
+                for trace in band_traces(xs, lows, highs, color=twin_color(residual), group=f"{name} {kind}",
+                                         name=f"{name} {kind} {_seeds_label(max(counts))}"):
+                    fig.add_trace(trace)
             fig.add_trace(go.Scatter(
-                x=xs, y=means, mode="lines+markers", name=f"{name} {kind}",
+                x=xs, y=means, mode="lines+markers", name=f"{name} {kind}", legendgroup=f"{name} {kind}",
                 line=dict(color=twin_color(residual), width=width, dash=dash), marker=dict(size=10),
-                error_y=dict(type="data", array=spreads, visible=several, thickness=1.5),
-                hovertemplate=f"{name}-%{{x}}<br>{kind} error %{{y:.2f}}%<extra></extra>",
+                customdata=counts,
+                hovertemplate=f"{name}-%{{x}}<br>{kind} error %{{y:.2f}}% (mean of %{{customdata}})<extra></extra>",
             ))
     fig.update_xaxes(title_text="depth (layers)", tickvals=depths, type="linear")
     fig.update_yaxes(title_text="final error (%)", rangemode="tozero")
@@ -161,19 +221,30 @@ def error_vs_depth_figure(results: Sequence[DepthResult], *, height: int = 460) 
 
 
 def response_std_figure(curves: Sequence[ResponseCurve], *, height: int = 480) -> go.Figure:
-    """Fig. 7: std of each layer's response, in layer order (left) and sorted by magnitude (right)."""
+    """Fig. 7: std of each layer's response, in layer order (left) and sorted by magnitude (right).
+
+    A net trained with several seeds is drawn as its mean over the seeds, in a min-max band
+    (sorted: each seed's responses sorted first, then compared rank by rank).
+    """
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
                         subplot_titles=["in layer order", "sorted by magnitude"])
     depths = [c.depth for c in curves]
-    for c in sorted(curves, key=lambda c: (c.residual, c.depth)):
-        color = depth_color(c.residual, c.depth, depths)
-        std = np.asarray(c.std, dtype=np.float64)
-        layer = np.arange(1, len(std) + 1)
-        for col, y in ((1, std), (2, np.sort(std)[::-1])):
+    for (residual, depth), seeds in _by_net(curves).items():
+        color = depth_color(residual, depth, depths)
+        label = seeds[0].label
+        n = min(len(c.std) for c in seeds)
+        stds = np.stack([np.asarray(c.std, dtype=np.float64)[:n] for c in seeds])  # (seeds, L)
+        layer = np.arange(1, n + 1)
+        for col, y in ((1, stds), (2, -np.sort(-stds, axis=1))):
+            if len(seeds) > 1:
+                for trace in band_traces(layer, y.min(axis=0), y.max(axis=0), color=color, group=label,
+                                         name=f"{label} {_seeds_label(len(seeds))}", showlegend=col == 1):
+                    fig.add_trace(trace, row=1, col=col)
             fig.add_trace(go.Scatter(
-                x=layer, y=y, mode="lines", name=c.label, legendgroup=c.label, showlegend=col == 1,
-                line=dict(color=color, width=3, dash="solid" if c.residual else "dash"),
-                hovertemplate=f"{c.label}<br>layer %{{x}}<br>std %{{y:.3f}}<extra></extra>",
+                x=layer, y=y.mean(axis=0), mode="lines", legendgroup=label, showlegend=col == 1,
+                name=label + (f" (mean of {len(seeds)} seeds)" if len(seeds) > 1 else ""),
+                line=dict(color=color, width=3, dash="solid" if residual else "dash"),
+                hovertemplate=f"{label}<br>layer %{{x}}<br>std %{{y:.3f}}<extra></extra>",
             ), row=1, col=col)
     fig.update_xaxes(title_text="layer index (input → output)", row=1, col=1)
     fig.update_xaxes(title_text="layer index (sorted by magnitude)", row=1, col=2)
@@ -252,8 +323,9 @@ def gradient_text(label: str, first_over_last: float) -> str:
 
 
 def responses_text(curves: Sequence[ResponseCurve], *, margin: float = 0.05) -> list[str]:
-    """Sentences comparing mean response std: ResNet vs plain at each depth, and deeper ResNets."""
-    mean = {(c.residual, c.depth): float(np.mean(c.std)) for c in curves if len(c.std)}
+    """Sentences comparing mean response std (over layers and seeds): ResNet vs plain at each depth, deeper ResNets."""
+    mean = {key: float(np.mean([np.mean(c.std) for c in seeds]))  # over layers, then over seeds
+            for key, seeds in _by_net([c for c in curves if len(c.std)]).items()}
     lines = []
     for d in sorted({d for _, d in mean}):
         if (False, d) in mean and (True, d) in mean:

@@ -17,6 +17,7 @@ from viz.degradation import (
     response_std_figure,
     responses_text,
     running_mean,
+    seed_band,
 )
 from viz.theme import PLAIN, RESIDUAL
 
@@ -57,16 +58,47 @@ def test_running_mean_matches_a_naive_one() -> None:
     np.testing.assert_array_equal(running_mean(v, 1), v)
 
 
-def test_error_vs_depth_means_and_spread_over_seeds() -> None:
+def test_error_vs_depth_means_and_band_over_seeds() -> None:
     results = [DepthResult(20, False, 0.01, 0.05), DepthResult(56, False, 0.20, 0.25),
                DepthResult(56, False, 0.30, 0.35), DepthResult(20, True, 0.0, 0.04), DepthResult(56, True, 0.0, None)]
     fig = error_vs_depth_figure(results)
     by_name = {t.name: t for t in fig.data}
-    assert set(by_name) == {"plain train", "plain test", "ResNet train", "ResNet test"}
+    assert {t.name for t in fig.data if t.mode == "lines+markers"} == {"plain train", "plain test", "ResNet train",
+                                                                          "ResNet test"}
     assert list(by_name["plain train"].x) == [20, 56] and by_name["plain train"].y == pytest.approx((1.0, 25.0))
-    assert by_name["plain train"].error_y.visible and by_name["plain train"].error_y.array[1] == pytest.approx(5.0)
+    band = by_name["plain train min–max of 2 seeds"]  # plain-56 has two seeds; the band spans them
+    assert band.fill == "tonexty" and band.y == pytest.approx((1.0, 30.0)) and band.showlegend
+    assert by_name["plain train min–max of 2 seeds (lower)"].y == pytest.approx((1.0, 20.0))
+    assert not [t for t in fig.data if t.name.startswith("ResNet") and "seeds" in t.name]  # one seed: no band
     assert list(by_name["ResNet test"].x) == [20]  # a missing test error is not plotted as zero
     assert by_name["plain train"].line.dash == "dash" and by_name["plain test"].line.width == 4
+
+
+def test_error_curves_of_several_seeds_are_a_mean_in_a_band() -> None:
+    n = 400
+    steps = np.arange(1, n + 1)
+    seeds = [ErrorCurve(56, False, steps, np.full(n, e), np.arange(50, n + 1, 50), np.full(n // 50, t))
+             for e, t in ((0.1, 0.2), (0.3, 0.6), (0.2, 0.4))]
+    fig = error_curves_figure([*seeds, curve(20, False)])
+    names = [t.name for t in fig.data]
+    assert names.count("plain-56 min–max of 3 seeds") == 1 and "plain-56 (mean of 3 seeds)" in names
+    test = next(t for t in fig.data if t.name == "plain-56 (mean of 3 seeds)")
+    assert np.allclose(test.y, 40.0) and len(test.x) == n // 50
+    upper = next(t for t in fig.data if t.name == "plain-56 min–max of 3 seeds")
+    lower = fig.data[names.index("plain-56 min–max of 3 seeds") - 1]  # the fill reaches down to the trace before
+    assert np.allclose(upper.y, 60.0) and np.allclose(lower.y, 20.0) and upper.fill == "tonexty"
+    train = next(t for t in fig.data if t.name == "plain-56 train")
+    assert np.allclose(train.y, 20.0)
+    train_band = next(t for t in fig.data if t.name == "plain-56 train min–max of 3 seeds")
+    assert np.allclose(train_band.y, 30.0) and not train_band.showlegend
+    assert "plain-20" in names and not [t for t in names if t.startswith("plain-20") and "seeds" in t]
+
+
+def test_a_seed_that_stopped_early_shortens_the_band_not_extends_it() -> None:
+    x, mean, lo, hi = seed_band([np.arange(1, 11.0), np.arange(1, 6.0)], [np.full(10, 1.0), np.full(5, 3.0)])
+    assert list(x) == [1, 2, 3, 4, 5] and np.allclose(mean, 2.0) and np.allclose(lo, 1.0) and np.allclose(hi, 3.0)
+    empty = seed_band([np.zeros(0), np.zeros(0)], [np.zeros(0), np.zeros(0)])
+    assert all(len(a) == 0 for a in empty)
 
 
 def test_response_figure_layer_order_and_sorted() -> None:
@@ -99,6 +131,24 @@ def test_gradient_sentence_never_claims_vanishing_when_it_did_not() -> None:
     assert "vanishes" in gradient_text("plain-50", 1e-11)
     assert "shrinks" in gradient_text("plain-50", 0.01)
     assert "No gradient record" in gradient_text("plain-50", float("nan"))
+
+
+def test_response_figure_of_several_seeds_is_a_mean_in_a_band() -> None:
+    a, b = np.array([1.0, 3.0, 2.0]), np.array([3.0, 1.0, 2.0])
+    fig = response_std_figure([ResponseCurve(20, True, a), ResponseCurve(20, True, b)])
+    left = [t for t in fig.data if t.xaxis == "x"]
+    right = [t for t in fig.data if t.xaxis == "x2"]
+    mean = next(t for t in left if t.name == "ResNet-20 (mean of 2 seeds)")
+    np.testing.assert_allclose(mean.y, [2.0, 2.0, 2.0])
+    band = next(t for t in left if t.name == "ResNet-20 min–max of 2 seeds")
+    np.testing.assert_allclose(band.y, [3.0, 3.0, 2.0])
+    np.testing.assert_allclose(left[left.index(band) - 1].y, [1.0, 1.0, 2.0])
+    # Sorted first, seed by seed: both seeds sort to (3, 2, 1), so the band closes on the mean.
+    sorted_band = next(t for t in right if t.name == "ResNet-20 min–max of 2 seeds")
+    np.testing.assert_allclose(sorted_band.y, [3.0, 2.0, 1.0])
+    assert not sorted_band.showlegend
+    assert "mean std 2.00" in " ".join(responses_text([ResponseCurve(20, True, a), ResponseCurve(20, True, b),
+                                                       ResponseCurve(20, False, 2 * a)]))
 
 
 def test_response_sentences() -> None:
