@@ -227,11 +227,11 @@ if st.session_state.get("talk_blank"):
     st.markdown(BLANK_CSS, unsafe_allow_html=True)
     st.stop()
 
-bar = st.columns([1.3, 7, 0.7, 0.7], vertical_alignment="center")
+bar = st.columns([1.3, 6, 1.2, 1.2], vertical_alignment="center")
 bar[0].markdown(f"<p class='talk-bar'><b>{number} / {count}</b></p>", unsafe_allow_html=True)
 bar[1].markdown(f"<p class='talk-bar'><b>{current.scenes[number - 1].title}</b></p>", unsafe_allow_html=True)
-bar[2].button("←", shortcut="Left", on_click=go_to, args=(number - 1, count), key="talk_prev",
+bar[2].button("Back", shortcut="Left", on_click=go_to, args=(number - 1, count), key="talk_prev",
               disabled=number <= 1, help="previous scene (← or PageUp)", width="stretch")
-bar[3].button("→", shortcut="Right", on_click=go_to, args=(number + 1, count), key="talk_next",
+bar[3].button("Next", shortcut="Right", on_click=go_to, args=(number + 1, count), key="talk_next",
               disabled=number >= count, help="next scene (→ or PageDown); b blanks the screen", width="stretch")
 show_scene(current, number)

@@ -36,7 +36,7 @@ def test_recorded_talk_replays_with_no_job(talk_dir: Path) -> None:
     assert "1 / 3" in " ".join(m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) == 1
     assert "talk_job" not in at.session_state  # replayed from the store: nothing trains
-    next_button = next(b for b in at.button if b.label == "→")
+    next_button = next(b for b in at.button if b.label == "Next")
     next_button.click().run()
     assert at.session_state["talk_scene"] == 2 and len(at.get("plotly_chart")) == 1
     assert "talk_job" not in at.session_state
@@ -46,7 +46,7 @@ def test_missing_run_says_which_and_the_talk_goes_on(talk_dir: Path) -> None:
     at = open_talk({"talk": "fixture", "scene": "3"})
     assert not at.exception
     assert any("no-such-key" in w.value for w in at.warning)
-    next(b for b in at.button if b.label == "←").click().run()
+    next(b for b in at.button if b.label == "Back").click().run()
     assert at.session_state["talk_scene"] == 2 and len(at.get("plotly_chart")) == 1
 
 
