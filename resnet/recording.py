@@ -12,14 +12,15 @@ from resnet.trainer import Trainer
 def record(store: RunStore, trainer: Trainer, *, name: str | None = None, sweep: str | None = None,
            should_stop: Callable[[], bool] | None = None, on_step: Callable[[Trainer], None] | None = None,
            before_close: Callable[[int, Trainer], None] | None = None, flush_every: int = 100,
-           flush_seconds: float = 2.0, pair: str | None = None) -> int:
+           flush_seconds: float = 2.0, pair: str | None = None, full: bool = False) -> int:
     """Train `trainer` to its end (or until `should_stop`), recording into `store`; returns the run id.
 
     Ctrl-C closes the run as "stopped" and an error as "failed" (then both propagate);
-    `before_close` is passed to `RunRecorder.finish`; `pair` is the pair key the run shares with its twin.
+    `before_close` is passed to `RunRecorder.finish`; `pair` is the pair key the run shares with its twin;
+    `full` records the probe rows unthinned.
     """
     recorder = RunRecorder(store, trainer, name=name, sweep=sweep, pair=pair, flush_every=flush_every,
-                           flush_seconds=flush_seconds)
+                           flush_seconds=flush_seconds, full=full)
     status = None
     try:
         while not trainer.done:

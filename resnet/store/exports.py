@@ -7,11 +7,12 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from resnet.probes import STATS
 from resnet.store.errors import StoreError, one_line
-from resnet.store.schema import CHILD_TABLES, RUN_COLUMNS
+from resnet.store.schema import CHILD_TABLES, FLOAT32, RUN_COLUMNS
 
 if TYPE_CHECKING:
     from resnet.store.store import RunStore
@@ -20,20 +21,41 @@ TABLE_FORMATS = ("csv", "parquet")
 
 
 def tables(store: RunStore, run_id: int) -> dict[str, pd.DataFrame]:
-    """Full-resolution tables of a run: "steps" (per-step metrics), "blocks", "layers", "events"."""
+    """Every stored row of a run: "steps" (per-step metrics), "blocks", "layers" (a row covers `span`
+    steps: one, or a thinned window with its means, minima and maxima), "events"."""
     info = store.run(run_id)
     with store._read() as con:
         steps = pd.read_sql_query("SELECT step, loss, train_error, test_error FROM metrics WHERE run = ? "
                                   "ORDER BY step", con, params=(run_id,))
-        blocks = pd.read_sql_query(f"SELECT step, block, {', '.join(STATS)} FROM block_stats "
-                                   "WHERE run = ? ORDER BY step, block", con, params=(run_id,))
-        layers = pd.read_sql_query("SELECT step, layer, grad_norm FROM layer_stats WHERE run = ? "
-                                   "ORDER BY step, layer", con, params=(run_id,))
+        blocks = _probe_frame(con, "block_stats", run_id, "block", info.blocks, STATS)
+        layers = _probe_frame(con, "layer_stats", run_id, "layer", info.layers, ("grad_norm",))
         events = pd.read_sql_query("SELECT step, block, shortcut_on FROM events WHERE run = ? ORDER BY rowid",
                                    con, params=(run_id,))
-    blocks.insert(2, "name", pd.Series(info.blocks, dtype=object).reindex(blocks["block"]).to_numpy())
-    layers.insert(2, "name", pd.Series(info.layers, dtype=object).reindex(layers["layer"]).to_numpy())
     return {"steps": steps, "blocks": blocks, "layers": layers, "events": events}
+
+
+def _probe_frame(con: sqlite3.Connection, table: str, run_id: int, index: str, names: list[str],
+                 stats: tuple[str, ...]) -> pd.DataFrame:
+    """A probe table unfolded to a row per step and block (or layer): step, index, name, the stats, the
+    span, then each stat's minimum and maximum over the span (an exact row's own value)."""
+    rows = con.execute(f"SELECT step, span, mean, COALESCE(min, mean), COALESCE(max, mean) FROM {table} "
+                       "WHERE run = ? ORDER BY step", (run_id,)).fetchall()
+    width = len(names)
+
+    def unfold(k: int) -> np.ndarray:  # (S * width, len(stats))
+        return np.frombuffer(b"".join(r[k] for r in rows), FLOAT32).astype(np.float64).reshape(-1, len(stats))
+
+    frame = pd.DataFrame({"step": np.repeat([r[0] for r in rows], width).astype(np.int64),
+                          index: np.tile(np.arange(width), len(rows)),
+                          "name": np.tile(np.array(names, dtype=object), len(rows))})
+    mean, lo, hi = unfold(2), unfold(3), unfold(4)
+    for k, stat in enumerate(stats):
+        frame[stat] = mean[:, k]
+    frame["span"] = np.repeat([r[1] for r in rows], width).astype(np.int64)
+    for label, values in (("min", lo), ("max", hi)):
+        for k, stat in enumerate(stats):
+            frame[f"{stat}_{label}"] = values[:, k]
+    return frame
 
 
 def export_tables(store: RunStore, run_id: int, folder: str | os.PathLike, fmt: str = "csv") -> list[Path]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +39,11 @@ def import_run(store: RunStore, path: str | os.PathLike) -> Imported:
         raise StoreError(f"no run file at {path}")
     if path.resolve() == store.path.resolve():
         raise StoreError(f"{path} is this store itself; import from another file")
+    with tempfile.TemporaryDirectory() as tmp:
+        return _import(store, path, Path(tmp))
+
+
+def _import(store: RunStore, path: Path, tmp: Path) -> Imported:
     source = f"{path.resolve().as_uri()}?mode=ro"  # read-only: importing never changes the file
     try:
         with contextlib.closing(sqlite3.connect(source, uri=True)) as con:
@@ -52,6 +59,11 @@ def import_run(store: RunStore, path: str | os.PathLike) -> Imported:
             runs = con.execute(f"SELECT id, {'key' if keyed else 'NULL'}, name FROM runs ORDER BY id").fetchall()
     except sqlite3.Error as err:
         raise StoreError(f"{path} is not a run file ({one_line(err)})") from None
+    if version < SCHEMA_VERSION:  # an older run file: migrate a private copy, read that
+        copy = tmp / "older.db"
+        shutil.copyfile(path, copy)
+        type(store)(copy)
+        source = f"{copy.resolve().as_uri()}?mode=ro"
     ids, skipped = [], []
     with store._connect() as con:
         try:
@@ -62,7 +74,7 @@ def import_run(store: RunStore, path: str | os.PathLike) -> Imported:
                 if there is not None:
                     skipped.append(f"run {old} ({name}) of {path.name} is already here as run {there[0]}; skipped")
                     continue
-                ids.append(_copy(con, old, key or new_key(), keyed))
+                ids.append(_copy(con, old, key or new_key()))
             con.execute("COMMIT")
             con.execute("DETACH DATABASE src")
         except sqlite3.Error as err:
@@ -70,13 +82,13 @@ def import_run(store: RunStore, path: str | os.PathLike) -> Imported:
     return Imported(ids, skipped)
 
 
-def _copy(con: sqlite3.Connection, old: int, key: str, keyed: bool) -> int:
-    """Copy run `old` of the attached source into main under a new id and `key`; returns the new id."""
+def _copy(con: sqlite3.Connection, old: int, key: str) -> int:
+    """Copy run `old` of the attached source (current schema) into main under a new id and `key`."""
     cols = ", ".join(V1_RUN_COLUMNS)
     # A run still recording when copied is not running in the copy.
     select = cols.replace("status", "CASE status WHEN 'running' THEN 'interrupted' ELSE status END")
-    cur = con.execute(f"INSERT INTO main.runs (key, pair, {cols}) SELECT ?, {'pair' if keyed else 'NULL'}, {select} "
-                      "FROM src.runs WHERE id = ?", (key, old))
+    cur = con.execute(f"INSERT INTO main.runs (key, pair, {cols}) SELECT ?, pair, {select} FROM src.runs WHERE id = ?",
+                      (key, old))
     new = int(cur.lastrowid)
     for table, tcols in CHILD_TABLES.items():
         names = ", ".join(tcols)

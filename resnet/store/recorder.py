@@ -8,14 +8,19 @@ from collections.abc import Callable
 from resnet.checks import int_in
 from resnet.probes import ProbeHistory
 from resnet.store.store import RunStore
+from resnet.store.thinning import Thinner, window_for
 from resnet.trainer import Trainer
 
 
 class RunRecorder:
-    """Feeds one Trainer's records into the store in batches: every `flush_every` steps or `flush_seconds`."""
+    """Feeds one Trainer's records into the store in batches: every `flush_every` steps or `flush_seconds`.
+
+    Probe rows are thinned after the first steps (resnet/store/thinning.py) unless `full`.
+    """
 
     def __init__(self, store: RunStore, trainer: Trainer, *, name: str | None = None, sweep: str | None = None,
-                 pair: str | None = None, flush_every: int = 100, flush_seconds: float = 2.0) -> None:
+                 pair: str | None = None, flush_every: int = 100, flush_seconds: float = 2.0,
+                 full: bool = False) -> None:
         int_in("flush_every", flush_every, 1, 10**6)
         self.store = store
         self.flush_every = flush_every
@@ -25,6 +30,7 @@ class RunRecorder:
             trainer.config, total_steps=trainer.total_steps, blocks=trainer.model.block_names(),
             layers=trainer.probe.layer_names, sample_shape=data.sample_shape, num_classes=data.num_classes,
             device=str(trainer.device), name=name, sweep=sweep, pair=pair)
+        self._thinner = Thinner(1 if full else window_for(trainer.total_steps))
         self._steps = 0  # per-step values already written
         self._tests = 0
         self._events = 0
@@ -47,7 +53,7 @@ class RunRecorder:
         tests = list(zip(trainer.test_steps[self._tests:], trainer.test_error[self._tests:], strict=True))
         events = trainer.events[self._events:]
         self.store.append(self.run_id, first_step=self._steps + 1, loss=loss, train_error=err, tests=tests,
-                          history=history, events=events)
+                          rows=self._thinner.add(history), events=events)
         self._steps += len(loss)
         self._tests += len(tests)
         self._events += len(events)

@@ -31,6 +31,7 @@ from resnet.store import exports, imports
 from resnet.store.errors import StoreError, one_line
 from resnet.store.schema import (
     CHILD_TABLES,
+    FLOAT32,
     RUN_COLUMNS,
     SCHEMA,
     SCHEMA_VERSION,
@@ -39,6 +40,7 @@ from resnet.store.schema import (
     new_key,
     statements,
 )
+from resnet.store.thinning import ProbeRows
 from resnet.store.weights import build_net, read_state_dict, state_dict_bytes
 from resnet.trainer import TrainConfig
 
@@ -143,6 +145,7 @@ class RunSnapshot:
     metrics: Metrics
     history: ProbeHistory
     events: list[tuple[int, int | None, bool]]
+    thinned_after: int | None = None  # the last exact step of a thinned run: its rows after are window means
 
 
 def float_array(values, dtype=np.float32) -> np.ndarray:
@@ -169,6 +172,37 @@ def _use_wal(con: sqlite3.Connection) -> None:
         if time.monotonic() > deadline:
             raise sqlite3.OperationalError("database is locked: could not switch it to WAL mode")
         time.sleep(0.02)
+
+
+REDUCES = ("mean", "min", "max")
+
+
+def _insert_rows(con: sqlite3.Connection, run_id: int, rows: ProbeRows) -> None:
+    """Write probe rows as blobs, replacing any at the same steps; an exact row has no min and max."""
+    steps, spans = rows.steps.tolist(), rows.spans.tolist()
+    for table, mean, lo, hi in (("block_stats", rows.block_mean, rows.block_min, rows.block_max),
+                                ("layer_stats", rows.layer_mean, rows.layer_min, rows.layer_max)):
+        mean, lo, hi = (np.ascontiguousarray(a, FLOAT32) for a in (mean, lo, hi))
+        con.executemany(f"INSERT OR REPLACE INTO {table} (run, step, span, mean, min, max) VALUES (?, ?, ?, ?, ?, ?)",
+                        [(run_id, step, span, mean[i].tobytes(), *((None, None) if span == 1 else
+                                                                    (lo[i].tobytes(), hi[i].tobytes())))
+                         for i, (step, span) in enumerate(zip(steps, spans, strict=True))])
+
+
+def _rows_at(con: sqlite3.Connection, table: str, reduce: str, run_id: int, steps_json: str,
+             shape: tuple[int, ...]) -> tuple[list[int], np.ndarray]:
+    """A probe table's rows at the given steps: (steps, values shaped (S, *shape), float32).
+
+    `reduce` picks a window's mean, min or max; an exact row has one value for all three.
+    """
+    column = "mean" if reduce == "mean" else f"COALESCE({reduce}, mean)"
+    rows = con.execute(f"SELECT step, {column} FROM {table} WHERE run = ? AND step IN "
+                       "(SELECT value FROM json_each(?)) ORDER BY step", (run_id, steps_json)).fetchall()
+    size = int(np.prod(shape)) * FLOAT32.itemsize
+    if any(len(r[1]) != size for r in rows):
+        raise StoreError(f"run {run_id}: {table} rows do not hold {shape} numbers a step")
+    values = np.frombuffer(b"".join(r[1] for r in rows), FLOAT32).reshape(len(rows), *shape)
+    return [r[0] for r in rows], values.astype(np.float32)
 
 
 class RunStore:
@@ -296,8 +330,12 @@ class RunStore:
 
     def append(self, run_id: int, *, first_step: int = 1, loss=(), train_error=(),
                tests: list[tuple[int, float]] = (), history: ProbeHistory | None = None,
-               events: list[tuple[int, int | None, bool]] = ()) -> None:
-        """Commit one batch: per-step loss/error from `first_step` on, test scores, probe rows, events."""
+               rows: ProbeRows | None = None, events: list[tuple[int, int | None, bool]] = ()) -> None:
+        """Commit one batch: per-step loss/error from `first_step` on, test scores, probe rows, events.
+
+        Probe rows come as a `history` (one exact row a step) or as `rows` from a Thinner; a row at a
+        step already stored replaces it (a window that grew since the last batch).
+        """
         metric_rows = [(run_id, first_step + i, float(a), float(b)) for i, (a, b) in enumerate(zip(loss, train_error,
                                                                                                   strict=True))]
         with self._write() as con:
@@ -308,18 +346,10 @@ class RunStore:
                 "INSERT INTO metrics (run, step, test_error) VALUES (?, ?, ?) ON CONFLICT (run, step) "
                 "DO UPDATE SET test_error = excluded.test_error",
                 [(run_id, int(s), float(e)) for s, e in tests])
-            if history is not None and len(history):
-                steps = history.steps + 1  # the probe counts from 0; the store counts iterations done
-                n_blocks = history.grad_norm.shape[1]
-                stats = np.stack([getattr(history, s) for s in BLOCK_STATS], axis=2)  # (S, B, 4)
-                con.executemany(
-                    "INSERT OR REPLACE INTO block_stats VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    ((run_id, int(s), b, *map(float, stats[i, b])) for i, s in enumerate(steps)
-                     for b in range(n_blocks)))
-                con.executemany(
-                    "INSERT OR REPLACE INTO layer_stats VALUES (?, ?, ?, ?)",
-                    ((run_id, int(s), k, float(v)) for i, s in enumerate(steps)
-                     for k, v in enumerate(history.layer_grad_norm[i])))
+            if rows is None and history is not None:
+                rows = ProbeRows.exact(history)
+            if rows is not None and len(rows):
+                _insert_rows(con, run_id, rows)
             con.executemany("INSERT INTO events VALUES (?, ?, ?, ?)",
                             [(run_id, int(s), b, int(on)) for s, b, on in events])
             if metric_rows:
@@ -446,29 +476,29 @@ class RunStore:
                        test_steps=np.array([r[0] for r in tests], np.int64),
                        test_error=float_array([r[1] for r in tests]), stride=stride)
 
-    def history(self, run_id: int, *, max_points: int = MAX_POINTS, upto: int | None = None) -> ProbeHistory:
-        """Probe statistics per block and per layer at up to `max_points` steps (first and last included)."""
+    def history(self, run_id: int, *, max_points: int = MAX_POINTS, upto: int | None = None,
+                reduce: str = "mean") -> ProbeHistory:
+        """Probe statistics per block and per layer at up to `max_points` rows (first and last included).
+
+        Rows are samples of what was stored, not averages of them: an exact step's values, or a
+        thinned window's `reduce` ("mean", "min" or "max"), at the window's first step.
+        """
         int_in("max_points", max_points, 2, 10**7)
+        if reduce not in REDUCES:
+            raise ValueError(f"unknown reduce {reduce!r}; choose one of: {', '.join(REDUCES)}")
         info = self.run(run_id)
         with self._read() as con:
             limit = upto if upto is not None else 2**62
-            first, last, n = con.execute(
-                "SELECT MIN(step), MAX(step), COUNT(DISTINCT step) FROM block_stats WHERE run = ? AND step <= ?",
-                (run_id, limit)).fetchone()
-            stride = max(1, math.ceil((n or 0) / max_points))
-            keep = "run = ? AND step <= ? AND ((step - ?) % ? = 0 OR step = ?)"
-            args = (run_id, limit, first or 0, stride, last or 0)
-            blocks = con.execute(f"SELECT step, block, {', '.join(BLOCK_STATS)} FROM block_stats WHERE {keep} "
-                                 "ORDER BY step, block", args).fetchall()
-            layers = con.execute(f"SELECT step, layer, grad_norm FROM layer_stats WHERE {keep} "
-                                 "ORDER BY step, layer", args).fetchall()
-        b, n_layers = len(info.blocks), len(info.layers)
-        block_arr = float_array([v for r in blocks for v in r[2:]]).reshape(-1, b, len(BLOCK_STATS))
-        steps = np.array([r[0] for r in blocks[::b]], np.int64) if b else np.zeros(0, np.int64)
-        layer_arr = float_array([r[2] for r in layers]).reshape(-1, n_layers) if n_layers else np.zeros(
-            (len(steps), 0), np.float32)
-        if len(layer_arr) != len(steps):  # a batch cut between the two tables is not possible; be explicit
+            stored = [r[0] for r in con.execute("SELECT step FROM block_stats WHERE run = ? AND step <= ? "
+                                                "ORDER BY step", (run_id, limit))]
+            stride = max(1, math.ceil(len(stored) / max_points))
+            chosen = json.dumps(stored[::stride] + stored[-1:] * ((len(stored) - 1) % stride != 0))
+            block_steps, block_arr = _rows_at(con, "block_stats", reduce, run_id, chosen,
+                                              (len(info.blocks), len(BLOCK_STATS)))
+            layer_steps, layer_arr = _rows_at(con, "layer_stats", reduce, run_id, chosen, (len(info.layers),))
+        if block_steps != layer_steps:  # a batch is committed whole; be explicit all the same
             raise StoreError(f"run {run_id}: block and layer statistics disagree on their steps")
+        steps = np.array(block_steps, np.int64)
         return ProbeHistory(names=list(info.blocks), layer_names=list(info.layers), steps=steps,
                             grad_norm=block_arr[:, :, 0], input_grad_norm=block_arr[:, :, 1],
                             act_mean=block_arr[:, :, 2], act_std=block_arr[:, :, 3], layer_grad_norm=layer_arr)
@@ -476,7 +506,15 @@ class RunStore:
     def snapshot(self, run_id: int, *, max_points: int = MAX_POINTS) -> RunSnapshot:
         """Everything needed to draw or replay a run, downsampled to `max_points` a series."""
         return RunSnapshot(self.run(run_id), self.metrics(run_id, max_points=max_points),
-                           self.history(run_id, max_points=max_points), self.events(run_id))
+                           self.history(run_id, max_points=max_points), self.events(run_id),
+                           self.thinned_after(run_id))
+
+    def thinned_after(self, run_id: int) -> int | None:
+        """The last step stored exactly before the run's probe rows become windows; None if never thinned."""
+        with self._read() as con:
+            first, = con.execute("SELECT MIN(step) FROM block_stats WHERE run = ? AND span > 1",
+                                 (run_id,)).fetchone()
+        return None if first is None else first - 1
 
     def events(self, run_id: int) -> list[tuple[int, int | None, bool]]:
         """Shortcut switches: (step, block or None for all, on)."""

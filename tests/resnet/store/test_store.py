@@ -131,7 +131,7 @@ def test_sigkill_mid_recording_leaves_a_sound_store_and_an_interrupted_run(tmp_p
     path = tmp_path / "runs.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "resnet", "train", "--model", "mlp", "--depth", "3", "--width", "8",
-         "--dataset", "spirals", "--steps", "100000", "--store", str(path)],
+         "--dataset", "spirals", "--steps", "100000", "--full", "--store", str(path)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for(lambda: path.exists() and RunStore(path).runs() and RunStore(path).runs()[0].steps >= 1)
