@@ -84,7 +84,7 @@ def _make_step(model: ResidualNet, x: torch.Tensor, y: torch.Tensor, probe: Prob
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         if probe is not None:
-            model.taps = []
+            model.taps.clear()  # as Trainer.step: the probe's own tap list stays in place
         logits = _forward_with_empty_hooks(model, x) if empty_hooks else model(x)
         loss = F.cross_entropy(logits, y)
         loss.backward()

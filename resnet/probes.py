@@ -1,14 +1,15 @@
 """Per-block gradient and activation statistics, recorded every step without per-layer host syncs.
 
-The network records its own block inputs (`ResidualNet.taps`) and reduces each block-input
-gradient to its norm as backward passes (`ResidualNet.input_grad_norms`), so a step costs a
-handful of batched kernels: one `_foreach_norm` over every parameter gradient, one over the
-block outputs plus a sum of each for their mean and std. Rows stay in a device buffer and
-reach the host one chunk at a time.
+The network records its own block inputs into `model.taps` and reduces each block-input gradient
+to its norm as backward passes (`model.input_grad_norms`). The probe's tap list reduces each
+block output to its sum and norm as it arrives, while it is still in cache, and the parameter
+gradients go to a few stacked norms (same-shaped tensors together), so a step adds a fixed handful
+of kernels beyond three per block. Rows stay in a device buffer and reach the host one chunk at a time.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,66 @@ def layer_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(name, m.weight) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
+# Below this many elements a tensor's norm costs less than dispatching it alone (a CPU runs
+# `_foreach_norm` as one kernel per tensor), so same-shaped ones are stacked and reduced at once.
+STACK_NUMEL = 1 << 16
+
+
+class _TapList(list):
+    """`model.taps` while a probe records: a list that also reduces each block output as it arrives.
+
+    The output was just written, so it is in cache: after backward has streamed the rest of the
+    step through memory, the same two reductions cost about twice as much on a CPU.
+    """
+
+    def __init__(self, blocks: int) -> None:
+        super().__init__()
+        self.blocks = blocks
+        self.numels: list[int] = []  # elements of each block output, for the mean
+        self._place(torch.device("cpu"))
+
+    def _place(self, device: torch.device) -> None:
+        self.stats = torch.zeros(2, self.blocks, device=device)  # (2, B): sum and L2 norm of each output
+        self._slots = [list(row.unbind()) for row in self.stats]  # 0-d views the reductions write into
+
+    def append(self, x: torch.Tensor) -> None:
+        """Keep `x`; from the second tensor on (block outputs), reduce it into its slots."""
+        i = len(self) - 1  # taps[0] is block 0's input; taps[i + 1] is block i's output
+        super().append(x)
+        if i < 0:
+            if x.device != self.stats.device:
+                self._place(x.device)
+            self.numels.clear()
+        elif i < self.blocks:
+            self.reduce(i, x)
+
+    def reduce(self, i: int, x: torch.Tensor) -> None:
+        """Write the sum and norm of block `i`'s output `x` (any float dtype, summed in float32)."""
+        x = x.detach()
+        torch.sum(x, None, dtype=torch.float32, out=self._slots[0][i])
+        torch.linalg.vector_norm(x, dtype=torch.float32, out=self._slots[1][i])
+        self.numels.append(x.numel())
+
+    def clear(self) -> None:
+        """Drop the tensors (the slots are overwritten by the next pass)."""
+        super().clear()
+        self.numels.clear()
+
+
+def _norm_groups(params: list[nn.Parameter]) -> list[list[int]]:
+    """Indices of `params` in the groups their gradient norms are taken in: small tensors of one shape
+    and dtype together, every other tensor in the last group (one `_foreach_norm`)."""
+    same: dict[tuple, list[int]] = defaultdict(list)
+    rest: list[int] = []
+    for k, p in enumerate(params):
+        if p.numel() <= STACK_NUMEL:
+            same[(p.shape, p.dtype)].append(k)
+        else:
+            rest.append(k)
+    groups = [ks for ks in same.values() if len(ks) > 1]
+    return groups + [rest + [k for ks in same.values() if len(ks) == 1 for k in ks]]
+
+
 class Probe:
     """Context manager recording, per block and step, gradient norms and activation statistics."""
 
@@ -62,15 +123,18 @@ class Probe:
         self.chunk = chunk
         self.names = model.block_names()
         n_blocks = len(model.blocks)
+        self._taps = _TapList(n_blocks)
         block_of = {id(p): i for i, b in enumerate(model.blocks) for p in b.parameters()}
         self._params = [p for p in model.parameters() if p.requires_grad]
-        # Parameters outside the blocks (stem, head) fall in an extra bin that is dropped.
-        self._bin = torch.tensor([block_of.get(id(p), n_blocks) for p in self._params])
+        self._groups = _norm_groups(self._params)
+        order = [self._params[k] for ks in self._groups for k in ks]  # the parameter at each place of the norms
+        place = {id(p): j for j, p in enumerate(order)}
         layers = layer_weights(model)
         self.layer_names = [name for name, _ in layers]
-        index = {id(p): k for k, p in enumerate(self._params)}
-        self._layer_idx = torch.tensor([index[id(w)] for _, w in layers], dtype=torch.long)
-        self._width = 4 * n_blocks + len(layers)
+        # Parameters outside the blocks (stem, head) fall in an extra bin that is dropped.
+        self._host_index = {"bin": torch.tensor([block_of.get(id(p), n_blocks) for p in order]),
+                            "layer": torch.tensor([place[id(w)] for _, w in layers], dtype=torch.long)}
+        self._width = 4 * n_blocks + len(self.layer_names)
         self._buf: torch.Tensor | None = None
         self._filled = 0
         self._host: list[np.ndarray] = []
@@ -78,13 +142,25 @@ class Probe:
         self._drained_chunks = 0
         self._step_ids: list[int] = []
         self._count = 0
+        self._numels: list[int] = []
 
     def __enter__(self) -> Probe:
-        self.model.taps = []
+        self._taps.clear()
+        self.model.taps = self._taps
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.model.taps = None
+
+    def _place(self, device: torch.device) -> None:
+        """Device copies of the row buffer, the index tensors and the zeros that stand in for missing grads."""
+        self._buf = torch.empty(self.chunk, self._width, device=device)
+        self._bin = self._host_index["bin"].to(device)
+        self._layer_idx = self._host_index["layer"].to(device)
+        self._per_block = torch.zeros(len(self.names) + 1, device=device)
+        self._zero = torch.zeros((), device=device)
+        self._group_zeros = [torch.zeros_like(self._params[ks[0]], device=device) for ks in self._groups[:-1]]
+        self._numels = []
 
     @torch.no_grad()
     def step(self, step: int | None = None) -> None:
@@ -92,27 +168,54 @@ class Probe:
         taps = self.model.taps
         if not taps:
             raise RuntimeError("Probe.step() needs a forward and backward pass inside `with Probe(...)`")
+        n_blocks = len(self.names)
+        if len(taps) != n_blocks + 1:
+            raise RuntimeError(f"Probe.step() takes one forward pass a step: the taps hold {len(taps)} tensors "
+                               f"for {n_blocks} blocks")
         device = taps[0].device
         if self._buf is None or self._buf.device != device:
             self._flush()
-            self._buf = torch.empty(self.chunk, self._width, device=device)
-            self._bin = self._bin.to(device)
-            self._layer_idx = self._layer_idx.to(device)
-        n_blocks = len(taps) - 1
-        zero = torch.zeros((), device=device)
-        grads = [p.grad if p.grad is not None else zero for p in self._params]
-        norms = torch.stack(torch._foreach_norm(grads))  # (P,)
-        per_block = torch.zeros(n_blocks + 1, device=device).index_add_(0, self._bin, norms.square())
-        input_norms = torch.stack([n if n is not None else zero for n in self.model.input_grad_norms])  # (B,)
-        std, mean = _std_mean(taps[1:])
-        row = torch.cat([per_block[:-1].sqrt(), input_norms, mean, std, norms[self._layer_idx]])
-        self._buf[self._filled].copy_(row)
+            self._place(device)
+        if taps is not self._taps:  # a plain list put there since: reduce its outputs now, then take it back
+            self._taps.clear()
+            self._taps.append(taps[0])
+            for i, x in enumerate(taps[1:]):
+                self._taps.reduce(i, x)
+            self.model.taps = self._taps
+        norms = self._grad_norms()  # (P,) in the order of self._groups
+        sq = norms.square()
+        per_block = self._per_block.zero_().index_add_(0, self._bin, sq)[:n_blocks].sqrt_()
+        input_norms = torch.stack([n if n is not None else self._zero for n in self.model.input_grad_norms])  # (B,)
+        total, norm = self._taps.stats  # (B,) each
+        count = self._output_numels(device)
+        mean = total / count
+        std = (norm.square() / count - mean.square()).clamp_min_(0).sqrt_()
+        torch.cat([per_block, input_norms, mean, std, norms[self._layer_idx]], out=self._buf[self._filled])
         self._filled += 1
         self._step_ids.append(self._count if step is None else step)
         self._count += 1
-        taps.clear()
+        self._taps.clear()
         if self._filled == self.chunk:
             self._flush()
+
+    def _grad_norms(self) -> torch.Tensor:
+        """The L2 norm of every parameter gradient (zero where there is none), one vector in group order."""
+        grads = [p.grad for p in self._params]
+        parts = []
+        for ks, zero in zip(self._groups[:-1], self._group_zeros, strict=True):
+            stacked = torch.stack([zero if grads[k] is None else grads[k] for k in ks])  # (n, *shape)
+            parts.append(torch.linalg.vector_norm(stacked, dim=tuple(range(1, stacked.dim())), dtype=torch.float32))
+        if self._groups[-1]:
+            alone = [self._zero if grads[k] is None else grads[k] for k in self._groups[-1]]
+            parts.append(torch.stack(torch._foreach_norm(alone, dtype=torch.float32)))
+        return torch.cat(parts)
+
+    def _output_numels(self, device: torch.device) -> torch.Tensor:
+        """Elements of each block output as a device tensor, rebuilt only when the shapes change."""
+        if self._taps.numels != self._numels:
+            self._numels = list(self._taps.numels)
+            self._numel_tensor = torch.tensor(self._numels, dtype=torch.float32, device=device)
+        return self._numel_tensor
 
     def _flush(self) -> None:
         if self._buf is not None and self._filled:
@@ -146,15 +249,3 @@ class Probe:
             layer_grad_norm=rows[:, 4 * b :],
         )
 
-
-def _std_mean(outputs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Std and mean (over all elements) of each tensor, from one batched sum of squares and one sum each.
-
-    torch.std_mean's Welford reduction runs ~20x slower than these two plain reductions on a CPU,
-    and stacking the outputs would copy them. Var = E[x^2] - E[x]^2 in float32 loses relative
-    accuracy ~1e-7 * mean^2 / var, far below what a plot shows unless |mean| > ~100 std.
-    """
-    count = torch.tensor([o.numel() for o in outputs], dtype=torch.float32, device=outputs[0].device)
-    mean = torch.stack([o.sum(dtype=torch.float32) for o in outputs]) / count
-    mean_square = torch.stack(torch._foreach_norm(outputs, dtype=torch.float32)).square() / count
-    return (mean_square - mean.square()).clamp_min(0).sqrt(), mean

@@ -279,7 +279,7 @@ class Trainer:
         if self.config.channels_last and x.dim() == 4 and self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         self.optimizer.zero_grad(set_to_none=True)
-        self.model.taps = []  # drop anything a failed step left behind
+        self.model.taps.clear()  # drop anything a failed step left behind (the probe's own list stays)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._amp):
             logits = self.model(x)
             loss = F.cross_entropy(logits.float(), y)
@@ -316,7 +316,7 @@ class Trainer:
     def _fail(self, message: str) -> bool:
         self.status, self.message = "failed", message
         self.optimizer.zero_grad(set_to_none=True)
-        self.model.taps = []
+        self.model.taps.clear()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         return False
