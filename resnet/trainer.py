@@ -68,6 +68,9 @@ class ModelSpec:
         choice("shortcut", self.shortcut, SHORTCUTS)
         choice("block", self.block, tuple(BLOCKS))
         choice("zero_pad", self.zero_pad, ZERO_PADS)
+        if not isinstance(self.arch, str):
+            raise ValueError(f"arch must be a torchvision model's name, or '' for none; got {self.arch!r}")
+        int_in("input_size", self.input_size, 0, MAX_INPUT_SIZE)  # 0: the arch's default
         if self.arch:
             choice("arch", self.arch, TORCHVISION_MODELS)
             if self.family != "cnn":
@@ -75,7 +78,8 @@ class ModelSpec:
             if self.input_size:
                 int_in("input_size", self.input_size, MIN_INPUT_SIZE, MAX_INPUT_SIZE)
             if not self.residual and self.arch not in zoo.SWITCHABLE:
-                raise ValueError(f"{self.arch} has no plain twin: DenseNet's skips are concatenations, not switches")
+                raise ValueError(f"{self.arch} has no plain twin (residual=False): DenseNet's skips are "
+                                 "concatenations, not switches")
         elif self.input_size:
             raise ValueError("input_size applies to an arch (a torchvision model) only")
         if self.family == "cnn":
@@ -162,6 +166,9 @@ class TrainConfig:
         float_in("weight decay", self.weight_decay, 0.0, 1.0, lo_open=False)
         int_in("warmup steps", self.warmup_steps, 0, MAX_STEPS)
         int_in("batch size", self.batch_size, 1, MAX_BATCH)
+        if self.batch_size < 2 and (self.model.arch or (self.model.family == "mlp" and self.model.norm == "batch")):
+            raise ValueError("batch size must be at least 2 with batch norm on an MLP or a torchvision net: "
+                             "a batch of one gives it a single value per channel")
         int_in("seed", self.seed, 0, 2**31 - 1)
         int_in("test_every", self.test_every, 1, MAX_STEPS)
         choice("device", self.device, ("auto", "cuda", "mps", "cpu"))

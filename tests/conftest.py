@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers import CHROMIUM_ARGS, chromium_or_fail, streamlit_server
+
+# Property tests: a bounded number of examples, no per-example deadline (a first step pays for
+# loading data), and in CI the same examples on every run.
+settings.register_profile("gfl", max_examples=50, deadline=None, derandomize=os.environ.get("CI") == "true")
+settings.load_profile("gfl")
 
 
 @pytest.fixture(scope="session", autouse=True)
