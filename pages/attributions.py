@@ -55,7 +55,7 @@ if st.button("Run", type="primary", disabled=choice is None):
     except ValueError as err:
         st.error(str(err))
 
-done: Analysis[Attributions] | None = outcome("attribution_job", "Attributing")
+done: Analysis[Attributions] | None = outcome("attribution_job", "Attributions")
 if done is not None:
     blocks, maps = done.result.blocks, done.result.inputs
     st.caption(pair_caption(done.pair) + f" Bars: first {blocks.samples} test samples, {blocks.n_steps} integration "

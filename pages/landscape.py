@@ -49,7 +49,7 @@ if st.button("Run", type="primary", disabled=choice is None):
     except ValueError as err:
         st.error(str(err))
 
-done: Analysis[Landscapes] | None = outcome("landscape_job", "Mapping the loss")
+done: Analysis[Landscapes] | None = outcome("landscape_job", "Loss landscape")
 if done is not None:
     grid, line, pair = done.result.grid, done.result.line, done.pair
     n = len(grid.alphas)

@@ -41,7 +41,7 @@ if st.button("Run", type="primary", disabled=choice is None):
     except ValueError as err:
         st.error(str(err))
 
-done: Analysis[LesionResult] | None = outcome("lesion_job", "Deleting blocks")
+done: Analysis[LesionResult] | None = outcome("lesion_job", "Lesion study")
 if done is not None:
     r = done.result
     st.caption(pair_caption(done.pair) + f" {r.random['plain'].shape[1]} draws per k.")

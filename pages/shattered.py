@@ -69,7 +69,7 @@ if st.button("Run", type="primary"):
     except ValueError as err:
         st.error(str(err))
 
-r: ShatteredResult | None = outcome("shattered_job", "Building and training the nets")
+r: ShatteredResult | None = outcome("shattered_job", "Shattered gradients")
 if r is not None:
     st.caption(f"Width {r.width}, normalisation {r.norm}, {len(r.t)} points, "
                f"{r.acf[('init', 'plain')].shape[1]} draws at initialisation, {r.steps} training steps.")
