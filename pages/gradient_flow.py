@@ -69,6 +69,13 @@ def load_view(path: str, run_id: int, signature: tuple) -> RunView:
     return stored_view(RunStore(path), run_id, max_points=HEATMAP_POINTS)
 
 
+def toggle_play(end: int) -> None:
+    """Play/Pause of a replay; Play at the end starts again from the first step."""
+    st.session_state["gf_playing"] = not st.session_state["gf_playing"]
+    if st.session_state["gf_playing"] and st.session_state["gf_cursor"] >= end:
+        st.session_state["gf_cursor"] = 1
+
+
 def replay(run_text: str) -> None:
     """Replay a stored run or pair: Play/Pause, a step slider, a speed; no job is started."""
     path = str(default_store_path())
@@ -90,28 +97,28 @@ def replay(run_text: str) -> None:
         step_text = st.query_params.get("step", str(end))
         st.session_state["gf_cursor"] = min(max(int(step_text), 1), end) if step_text.isdigit() else end
         st.session_state["gf_playing"] = False
-    controls = st.columns([1, 1, 6], vertical_alignment="bottom")
-    playing = st.session_state["gf_playing"]
-    if controls[0].button("Pause" if playing else "Play", type="primary", width="stretch",
-                          icon=":material/pause:" if playing else ":material/play_arrow:"):
-        st.session_state["gf_playing"] = not playing
-        if not playing and st.session_state["gf_cursor"] >= end:
-            st.session_state["gf_cursor"] = 1
-        st.rerun()
-    controls[1].selectbox("Speed", list(REPLAY_SPEEDS), index=1, key="gf_speed")
-    controls[2].slider("Step", 1, end, key="gf_cursor", disabled=end <= 1)
 
-    @st.fragment(run_every=REPLAY_TICK_S if st.session_state["gf_playing"] else None)
+    ticking = st.session_state["gf_playing"]
+
+    @st.fragment(run_every=REPLAY_TICK_S if ticking else None)
     def frames() -> None:
-        if st.session_state["gf_playing"]:
-            stride = max(1, end // REPLAY_SPEEDS[st.session_state["gf_speed"]])
+        playing = st.session_state["gf_playing"]
+        if playing != ticking:  # Play/Pause reran the fragment alone: start or stop its timer
+            st.rerun(scope="app")
+        if playing:  # advanced before the slider is drawn, so the slider shows the new step
+            stride = max(1, end // REPLAY_SPEEDS[st.session_state.get("gf_speed", "normal")])
             st.session_state["gf_cursor"] = min(end, st.session_state["gf_cursor"] + stride)
+        controls = st.columns([1, 1, 6], vertical_alignment="bottom")
+        controls[0].button("Pause" if playing else "Play", type="primary", width="stretch", key="gf_play",
+                           icon=":material/pause:" if playing else ":material/play_arrow:", on_click=toggle_play,
+                           args=(end,))
+        controls[1].selectbox("Speed", list(REPLAY_SPEEDS), index=1, key="gf_speed")
+        controls[2].slider("Step", 1, end, key="gf_cursor", disabled=end <= 1)
         cursor = st.session_state["gf_cursor"]
         st.query_params["step"] = str(cursor)
-        at = view.upto(cursor)
         st.progress(cursor / end, text=f"step {cursor} of {view.step} · replay · {view.state}")
-        draw(at, granularity=st.session_state.get("gf_granularity", "blocks"))
-        if st.session_state["gf_playing"] and cursor >= end:
+        draw(view.upto(cursor), granularity=st.session_state.get("gf_granularity", "blocks"))
+        if playing and cursor >= end:
             st.session_state["gf_playing"] = False
             st.rerun(scope="app")
 

@@ -152,3 +152,75 @@ def test_bad_link_values_warn_and_fall_back(app) -> None:
     warnings = " ".join(w.value for w in at.warning)
     assert "unknown preset 'nope'" in warnings and "lr='fast'" in warnings
     assert at.session_state["gf_preset"] == "vanishing"
+
+
+def test_a_killed_worker_is_a_one_line_failure_and_the_page_keeps_working(app) -> None:
+    import os
+    import signal
+
+    at = open_page(app, {**TINY, "steps": "100000"})
+    button(at, "Train").click().run()
+    job = at.session_state["gf_job"]
+    at = run_until(at, lambda a: job.view().step > 5)
+    os.kill(job.pid, signal.SIGKILL)
+    at = run_until(at, lambda a: any("SIGKILL" in e.value for e in a.error), timeout=20)
+    assert "step" in progress_text(at) and "failed" in progress_text(at)
+    assert len(at.get("plotly_chart")) == 5  # what it recorded stays on screen
+    button(at, "Reset").click().run()
+    assert not at.exception and at.session_state["gf_job"] is not job
+
+
+def test_a_full_line_is_a_message(app, monkeypatch) -> None:
+    from resnet.jobs import JobServer, server
+
+    busy = JobServer(cap=1, limit=0)
+    monkeypatch.setattr(server, "_SERVER", busy)
+    try:
+        blocker = busy.call("tests.helpers:hold", seconds=60)
+        at = open_page(app, TINY)
+        button(at, "Train").click().run()
+        assert not at.exception
+        assert any("line is full" in w.value for w in at.warning)
+        blocker.stop()
+    finally:
+        busy.shutdown()
+
+
+def record_pair(steps: int = 12) -> dict[str, int]:
+    """Train a tiny pair through a job into the test's store; returns its run ids by role."""
+    from resnet.jobs import JobServer
+    from resnet.query import setup_from_query
+    from resnet.store import default_store_path
+    from tests.helpers import wait_for
+
+    config = setup_from_query(TINY).config
+    s = JobServer(cap=1)
+    try:
+        job = s.twins(config, steps, store=default_store_path())
+        job.set_shortcut(1, False)
+        job.train()
+        assert wait_for(lambda: job.state == "finished", 60)
+        return dict(job.run_ids)
+    finally:
+        s.shutdown()
+
+
+def test_a_stored_pair_replays_with_the_live_figures_and_no_job(app) -> None:
+    ids = record_pair()
+    at = open_page(app, {"run": str(ids["residual"]), "step": "5"})
+    assert not at.exception
+    assert "gf_job" not in at.session_state  # nothing trains
+    assert len(at.get("plotly_chart")) == 5
+    assert "step 5 of 12" in progress_text(at) and at.session_state["gf_cursor"] == 5
+    assert any(f"run {ids['plain']} (plain-4)" in c.value for c in at.caption)
+    button(at, "Play").click().run()
+    at.run()
+    assert at.session_state["gf_cursor"] > 5
+    at.slider(key="gf_cursor").set_value(12).run()
+    assert "step 12 of 12" in progress_text(at)
+
+
+def test_replaying_a_missing_run_is_a_message(app) -> None:
+    at = open_page(app, {"run": "999"})
+    assert not at.exception
+    assert any("Cannot replay run '999'" in e.value and "no run 999" in e.value for e in at.error)
