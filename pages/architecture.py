@@ -17,6 +17,7 @@ from resnet.anatomy import (
     cifar_shortcut_costs,
     imagenet_family,
     imagenet_shortcut_costs,
+    variant_family,
 )
 from resnet.identity import gradient_identity
 from viz.architecture import (
@@ -46,6 +47,11 @@ NUMBER = st.column_config.NumberColumn(format="localized")
 @st.cache_data(show_spinner="Counting the ImageNet family on the meta device...")
 def _imagenet() -> list:
     return imagenet_family()
+
+
+@st.cache_data(show_spinner="Counting ResNeXt, Wide ResNet and DenseNet on the meta device...")
+def _variants() -> list:
+    return variant_family()
 
 
 @st.cache_data(show_spinner="Counting the CIFAR-10 family...")
@@ -83,23 +89,29 @@ def _identity(block: str, preact: bool, seed: int):
 
 def family_section() -> None:
     """The ImageNet and CIFAR-10 families, counted, beside the paper."""
-    rows = _imagenet()
-    st.subheader("The ImageNet family (He et al. 2015, Table 1)")
+    rows, variants = _imagenet(), _variants()
+    st.subheader("The ImageNet family (He et al. 2015, Table 1) and its relatives")
+    none = [None] * len(variants)
     st.dataframe(pd.DataFrame({
-        "model": [r.name for r in rows],
-        "layers": [r.layers for r in rows],
-        "block": [r.block for r in rows],
-        "blocks per stage": [" / ".join(map(str, r.stage_blocks)) for r in rows],
-        "parameters": [r.params for r in rows],
-        "GMACs (torchvision)": [round(r.macs / 1e9, 2) for r in rows],
-        "GMACs (stride on the 1×1, as the paper)": [round(r.macs_paper_stride / 1e9, 2) for r in rows],
-        "GMACs (paper, Table 1)": [r.paper_gmacs for r in rows],
-        "top-1 error % (torchvision V1 weights)": [round(r.top1_error_torchvision, 2) for r in rows],
-        "top-1 error % (lab reference)": [r.top1_error_reference for r in rows],
-    }), hide_index=True, column_config={"parameters": NUMBER})
+        "model": [r.name for r in rows] + [r.name for r in variants],
+        "paper": ["He et al. 2015"] * len(rows) + [r.paper for r in variants],
+        "layers": [r.layers for r in rows] + [r.layers for r in variants],
+        "block": [r.block for r in rows] + [r.block for r in variants],
+        "blocks per stage": [" / ".join(map(str, r.stage_blocks)) for r in rows + variants],
+        "parameters": [r.params for r in rows] + [r.params for r in variants],
+        "parameters (torchvision metadata)": [r.published_params for r in rows + variants],
+        "GMACs (torchvision)": [round(r.macs / 1e9, 2) for r in rows + variants],
+        "GMACs (torchvision metadata)": [r.published_gmacs for r in rows + variants],
+        "GMACs (stride on the 1×1, as the paper)": [round(r.macs_paper_stride / 1e9, 2) for r in rows] + none,
+        "GMACs (paper, Table 1)": [r.paper_gmacs for r in rows] + none,
+        "top-1 error % (torchvision V1 weights)": [round(r.top1_error_torchvision, 2) for r in rows + variants],
+        "top-1 error % (lab reference)": [r.top1_error_reference for r in rows] + none,
+    }), hide_index=True, column_config={"parameters": NUMBER, "parameters (torchvision metadata)": NUMBER})
     r50 = next(r for r in rows if r.name == "resnet50")
     st.markdown(
-        "Counted live from torchvision's builders (no weights downloaded) on PyTorch's meta device, at 224×224. "
+        "Counted live from torchvision's builders (no weights downloaded) on PyTorch's meta device, at 224×224, "
+        "beside the parameter and multiply-add counts that torchvision publishes in the metadata of its "
+        "`IMAGENET1K_V1` weights (`num_params`, `_ops`; the metadata ships with torchvision). "
         "**GMACs are multiply-adds ×10⁹**, the unit of the paper's Table 1: `torch.utils.flop_counter` reports "
         "FLOPs = 2 × multiply-adds for the convolutions and the final fully connected layer; batch norm, ReLU, "
         "pooling and the additions are not counted.\n\n"
@@ -110,7 +122,12 @@ def family_section() -> None:
         "Top-1 errors (single 224×224 crop): the first column is read from the metadata of torchvision's "
         "`IMAGENET1K_V1` weights. The lab's reference column agrees for ResNet-18 only; its other values "
         "(26.73, 24.01, 22.44, 22.16) are the 1-crop errors of fb.resnet.torch, Facebook's Torch "
-        "re-implementation, not of torchvision's weights."
+        "re-implementation, not of torchvision's weights.\n\n"
+        "The relatives keep ResNet-50's stages of bottlenecks and change their 3×3: ResNeXt-50 "
+        "32x4d splits it into groups (Xie et al. 2017), Wide ResNet-50-2 doubles its width "
+        "(Zagoruyko & Komodakis 2016). DenseNet-121 (Huang et al. 2017) replaces the sum by a concatenation: "
+        "each dense layer adds its new channels to everything before it in its dense block. The paper columns "
+        "are He et al.'s, so they stay empty for these three."
     )
     st.plotly_chart(family_figure([r.name.replace("resnet", "ResNet-") for r in rows],
                                   [r.macs / 1e9 for r in rows], [r.top1_error_torchvision for r in rows]),

@@ -20,6 +20,7 @@ import torch.fx as fx
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import models
+from torchvision.models.densenet import _DenseBlock, _DenseLayer
 from torchvision.models.resnet import Bottleneck as TorchvisionBottleneck
 
 from resnet.blocks import ResidualUnit
@@ -36,7 +37,12 @@ PAPER_GMACS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 3.8, "resnet101": 7
 REFERENCE_TOP1_ERROR = {"resnet18": 30.24, "resnet34": 26.73, "resnet50": 24.01, "resnet101": 22.44,
                         "resnet152": 22.16}
 _WEIGHTS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights", "resnet50": "ResNet50_Weights",
-            "resnet101": "ResNet101_Weights", "resnet152": "ResNet152_Weights"}
+            "resnet101": "ResNet101_Weights", "resnet152": "ResNet152_Weights",
+            "resnext50_32x4d": "ResNeXt50_32X4D_Weights", "wide_resnet50_2": "Wide_ResNet50_2_Weights",
+            "densenet121": "DenseNet121_Weights"}
+# The ResNet family's relatives in torchvision, and the papers that introduced them.
+VARIANTS = {"resnext50_32x4d": "Xie et al. 2017", "wide_resnet50_2": "Zagoruyko & Komodakis 2016",
+            "densenet121": "Huang et al. 2017"}
 # He et al. 2015, Table 6 (CIFAR-10, option A): parameters in millions and test error in %.
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
 PAPER_CIFAR = {20: (0.27, 8.75), 32: (0.46, 7.51), 44: (0.66, 7.17), 56: (0.85, 6.97), 110: (1.7, 6.43)}
@@ -310,11 +316,15 @@ def _stride_on_first_1x1(model: nn.Module) -> nn.Module:
     return model
 
 
+def _torchvision_meta(name: str) -> dict:
+    """The metadata of torchvision's IMAGENET1K_V1 weights of `name` (shipped with torchvision: no download)."""
+    choice("ImageNet model", name, tuple(_WEIGHTS))
+    return getattr(models, _WEIGHTS[name]).IMAGENET1K_V1.meta
+
+
 def torchvision_top1_error(name: str) -> float:
     """Top-1 error (%) of torchvision's IMAGENET1K_V1 weights, read from their metadata (no download)."""
-    choice("ImageNet ResNet", name, IMAGENET_RESNETS)
-    weights = getattr(models, _WEIGHTS[name]).IMAGENET1K_V1
-    return round(100.0 - weights.meta["_metrics"]["ImageNet-1K"]["acc@1"], 3)
+    return round(100.0 - _torchvision_meta(name)["_metrics"]["ImageNet-1K"]["acc@1"], 3)
 
 
 @dataclass(frozen=True)
@@ -331,6 +341,8 @@ class ImageNetRow:
     paper_gmacs: float
     top1_error_torchvision: float
     top1_error_reference: float
+    published_params: int  # torchvision's weights metadata ("num_params")
+    published_gmacs: float  # torchvision's weights metadata ("_ops", multiply-adds x10^9 at 224x224)
 
 
 def imagenet_family(image_size: int = 224) -> list[ImageNetRow]:
@@ -345,8 +357,54 @@ def imagenet_family(image_size: int = 224) -> list[ImageNetRow]:
         block = "bottleneck" if isinstance(model.layer1[0], TorchvisionBottleneck) else "basic"
         layers, params, macs = _weighted_layers(model), parameter_count(model), multiply_adds(model, shape)
         paper_macs = multiply_adds(_stride_on_first_1x1(model), shape)
+        meta = _torchvision_meta(name)
         rows.append(ImageNetRow(name, layers, block, stages, params, macs, paper_macs, PAPER_GMACS[name],
-                                torchvision_top1_error(name), REFERENCE_TOP1_ERROR[name]))
+                                torchvision_top1_error(name), REFERENCE_TOP1_ERROR[name], meta["num_params"],
+                                meta["_ops"]))
+    return rows
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """One of the ResNet family's relatives (ResNeXt, Wide ResNet, DenseNet), counted, beside torchvision's metadata."""
+
+    name: str
+    paper: str
+    layers: int
+    block: str
+    stage_blocks: tuple[int, ...]  # residual blocks per stage; DenseNet: dense layers per dense block
+    params: int
+    macs: int  # torchvision's model at the table's image size
+    published_params: int  # torchvision's weights metadata ("num_params")
+    published_gmacs: float  # torchvision's weights metadata ("_ops", multiply-adds x10^9 at 224x224)
+    top1_error_torchvision: float
+
+
+def _variant_block(model: nn.Module) -> tuple[str, tuple[int, ...]]:
+    """(block, blocks per stage) of a torchvision ResNeXt, Wide ResNet or DenseNet, read from its modules."""
+    if hasattr(model, "features"):
+        dense = [m for m in model.features if isinstance(m, _DenseBlock)]
+        growth = next(m for m in model.modules() if isinstance(m, _DenseLayer)).conv2.out_channels
+        return f"dense layer (1×1, 3×3), growth {growth}", tuple(len(b) for b in dense)
+    stages = tuple(len(getattr(model, f"layer{i}")) for i in range(1, 5))
+    conv = model.layer1[0].conv2  # the bottleneck's 3x3: 64 wide, one group in ResNet-50
+    if conv.groups > 1:
+        return f"bottleneck, 3×3 in {conv.groups} groups of {conv.out_channels // conv.groups}", stages
+    return f"bottleneck, 3×3 {conv.out_channels // 64}× as wide", stages
+
+
+def variant_family(image_size: int = 224) -> list[VariantRow]:
+    """ResNeXt-50 32x4d, Wide ResNet-50-2 and DenseNet-121: layers, parameters and multiply-adds at `image_size`."""
+    int_in("image_size", image_size, 32, 512)
+    rows = []
+    for name, paper in VARIANTS.items():
+        with torch.device("meta"):
+            model = getattr(models, name)(weights=None)
+        block, stages = _variant_block(model)
+        meta = _torchvision_meta(name)
+        rows.append(VariantRow(name, paper, _weighted_layers(model), block, stages, parameter_count(model),
+                               multiply_adds(model, (3, image_size, image_size)), meta["num_params"], meta["_ops"],
+                               torchvision_top1_error(name)))
     return rows
 
 

@@ -12,6 +12,8 @@ from tests.helpers import assert_no_exception, screenshot, wait_idle
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "architecture.py")
 IMAGENET_PARAMS = [11_689_512, 21_797_672, 25_557_032, 44_549_160, 60_192_808]
+# ResNeXt-50 32x4d, Wide ResNet-50-2, DenseNet-121: torchvision's published counts.
+VARIANT_PARAMS = [25_028_904, 68_883_240, 7_978_856]
 CIFAR_PARAMS = [269_722, 464_154, 658_586, 853_018, 1_727_962]
 
 
@@ -44,8 +46,12 @@ def test_page_shows_the_families_counted_live() -> None:
     print(f"architecture page rerun: {time.perf_counter() - start:.2f} s")
     assert not at.exception and not at.error
     imagenet = frame_with(at, "GMACs (paper, Table 1)")
-    assert list(imagenet["parameters"]) == IMAGENET_PARAMS
-    assert list(imagenet["top-1 error % (lab reference)"]) == [30.24, 26.73, 24.01, 22.44, 22.16]
+    assert list(imagenet["model"][5:]) == ["resnext50_32x4d", "wide_resnet50_2", "densenet121"]
+    assert list(imagenet["parameters"]) == IMAGENET_PARAMS + VARIANT_PARAMS
+    assert list(imagenet["parameters (torchvision metadata)"]) == IMAGENET_PARAMS + VARIANT_PARAMS
+    assert list(imagenet["GMACs (torchvision metadata)"][5:]) == [4.23, 11.398, 2.834]
+    assert list(imagenet["top-1 error % (lab reference)"][:5]) == [30.24, 26.73, 24.01, 22.44, 22.16]
+    assert imagenet["GMACs (paper, Table 1)"][5:].isna().all()  # He et al.'s columns: no value for the relatives
     cifar = frame_with(at, "parameters (residual)")
     assert list(cifar["parameters (residual)"]) == CIFAR_PARAMS
     assert list(cifar["paper test error %"]) == [8.75, 7.51, 7.17, 6.97, 6.43]

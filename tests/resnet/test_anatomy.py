@@ -18,6 +18,7 @@ from resnet.anatomy import (
     imagenet_family,
     imagenet_shortcut_costs,
     multiply_adds,
+    variant_family,
 )
 from resnet.zoo import parameter_count
 
@@ -27,6 +28,8 @@ REFERENCE_ERRORS = [30.24, 26.73, 24.01, 22.44, 22.16]
 CIFAR_PARAMS = [269_722, 464_154, 658_586, 853_018, 1_727_962]
 CIFAR_PAPER = [(0.27, 8.75), (0.46, 7.51), (0.66, 7.17), (0.85, 6.97), (1.7, 6.43)]
 TABLE1_GMACS = [1.8, 3.6, 3.8, 7.6, 11.3]
+# Published parameter counts (torchvision's model tables).
+VARIANT_PARAMS = {"resnext50_32x4d": 25_028_904, "wide_resnet50_2": 68_883_240, "densenet121": 7_978_856}
 WEIGHTS = ["ResNet18_Weights", "ResNet34_Weights", "ResNet50_Weights", "ResNet101_Weights", "ResNet152_Weights"]
 
 
@@ -62,6 +65,23 @@ def test_torchvision_errors_come_from_the_weights_metadata(imagenet_rows) -> Non
     assert errors[0] == pytest.approx(30.24, abs=0.005)  # the one value the seed's table shares with torchvision
     assert errors == sorted(errors, reverse=True)
     assert errors[2] == pytest.approx(100 - 76.13)
+
+
+def test_variant_family_counts_match_the_published_ones() -> None:
+    rows = variant_family()
+    assert {r.name: r.params for r in rows} == VARIANT_PARAMS
+    assert [r.published_params for r in rows] == [r.params for r in rows]  # the metadata column is read, not echoed
+    for row in rows:
+        # torchvision's "_ops" counts multiply-adds to 3 decimals, as for the ResNets.
+        assert round(row.macs / 1e9, 3) == row.published_gmacs
+    resnext, wide, dense = rows
+    assert (resnext.layers, wide.layers, dense.layers) == (50, 50, 121)
+    assert resnext.stage_blocks == wide.stage_blocks == (3, 4, 6, 3)
+    assert dense.stage_blocks == (6, 12, 24, 16)
+    assert "32 groups of 4" in resnext.block and "2× as wide" in wide.block and "growth 32" in dense.block
+    # Grouping the 3x3 costs about what ResNet-50 costs; doubling its width about 2.7x; DenseNet-121 less.
+    assert dense.macs < resnext.macs < wide.macs
+    assert dense.top1_error_torchvision == pytest.approx(100 - 74.434)
 
 
 def test_cifar_family_matches_table_6() -> None:
