@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from resnet.checkpoint_runs import import_checkpoint
 from resnet.cli_talk import add_talk_commands
 from resnet.data import DATASETS, IMAGE_DATASETS
 from resnet.devices import DEVICES
@@ -24,6 +25,7 @@ from resnet.sweeps.driver import run_grid
 from resnet.sweeps.grid import FIG1_DEPTHS, PAPER_DEPTHS, SweepGrid, new_tag
 from resnet.sweeps.local import LocalBackend
 from resnet.trainer import FAMILIES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer
+from resnet.zoo import MODELS
 
 FIGURE_FORMATS = ("png", "svg", "gif", "animation", "report")  # resnet/cli_figures.py writes these
 
@@ -140,7 +142,8 @@ def build_parser() -> Parser:
     sweep.set_defaults(func=cmd_sweep)
 
     runs = commands.add_parser("runs", help="list, show, export, import or delete recorded runs")
-    actions = runs.add_subparsers(dest="action", required=True, metavar="{list,show,export,import,delete}")
+    actions = runs.add_subparsers(dest="action", required=True,
+                                  metavar="{list,show,export,import,import-checkpoint,delete}")
     p = actions.add_parser("list", help="every run, newest first")
     p.add_argument("--limit", type=int)
     p.add_argument("--json", action="store_true")
@@ -164,6 +167,17 @@ def build_parser() -> Parser:
     p.add_argument("file")
     _add_store(p)
     p.set_defaults(func=cmd_import)
+    p = actions.add_parser("import-checkpoint", help="record a checkpoint of a zoo model as a run (its test error "
+                                                     "scored once)")
+    p.add_argument("file", help="a state dict (.pt, .pth, .th) or a run file")
+    p.add_argument("--arch", required=True, choices=MODELS, metavar="NAME", help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--dataset", choices=IMAGE_DATASETS, default="digits", help="scored on its test set")
+    p.add_argument("--input-size", type=int, default=0, help="torchvision models: image side (default 32)")
+    p.add_argument("--plain", action="store_true", help="the file is a net trained with every shortcut off")
+    p.add_argument("--name")
+    p.add_argument("--data-root", help="folder holding torchvision data sets")
+    _add_store(p)
+    p.set_defaults(func=cmd_import_checkpoint)
     p = actions.add_parser("delete", help="remove runs and everything recorded for them")
     p.add_argument("ids", type=int, nargs="+")
     _add_store(p)
@@ -347,6 +361,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Copy a run file's runs into the store."""
     store = RunStore(args.store)
     print(store.import_run(args.file).summary(store.path))
+    return 0
+
+
+def cmd_import_checkpoint(args: argparse.Namespace) -> int:
+    """Record a checkpoint file as a run."""
+    store = RunStore(args.store)
+    imported = import_checkpoint(store, args.file, arch=args.arch, dataset=args.dataset, input_size=args.input_size,
+                                 plain=args.plain, name=args.name, data_root=args.data_root)
+    print(imported.summary(store.path))
     return 0
 
 

@@ -145,8 +145,9 @@ def _check_finished(twin: str, trainer: Trainer, name: str) -> None:
 
 def stored_candidates(store: RunStore) -> tuple[list[RunInfo], list[RunInfo]]:
     """(plain runs, residual runs) of the store that ended with weights kept, newest first."""
-    # The store keeps final weights of finished runs and of runs stopped after at least one step.
-    ended = [r for r in store.runs() if r.status in ("finished", "stopped") and r.steps > 0]
+    # Finished runs, and runs stopped after a step, keep their final weights; so do imported checkpoints (0 steps).
+    kept = store.runs_with_weights()
+    ended = [r for r in store.runs() if r.status in ("finished", "stopped") and r.id in kept]
     return [r for r in ended if not r.residual], [r for r in ended if r.residual]
 
 
@@ -163,7 +164,7 @@ def pair_from_store(store: RunStore, plain_id: int, residual_id: int, *, device:
     plain, residual = store.load_model(plain_id), store.load_model(residual_id)
     dev = resolve_device(device)
     config = residual_info.config
-    data = cached_dataset(config.dataset, str(dev), config.data_root, config.download)
+    data = cached_dataset(config.dataset, str(dev), config.data_root, config.download, **config.model.data_shape())
     if data.sample_shape != tuple(residual_info.sample_shape):
         raise ValueError(f"run {residual_id} saw inputs of shape {tuple(residual_info.sample_shape)}, but "
                          f"{config.dataset} gives {data.sample_shape} here")
@@ -185,7 +186,7 @@ def _spec_differences(plain: RunInfo, residual: RunInfo) -> str:
 def freeze_pair(plain: ResidualNet, residual: ResidualNet, data: Dataset, config: TrainConfig, *,
                 source: str) -> Pair:
     """Check that two nets are twins, put both in eval mode with frozen weights, and score them."""
-    if plain.residual or not residual.residual:
+    if any(plain.shortcuts()) or not residual.residual:  # a zoo net's plain twin: every shortcut switched off
         raise ValueError("a pair needs a plain net (no shortcuts) and a residual net, in that order")
     check_twins(plain, residual)
     errors = []

@@ -559,6 +559,11 @@ class RunStore:
                              "finished or were stopped after training keep them")
         return read_state_dict(row[0], f"the weights of run {run_id}")
 
+    def runs_with_weights(self) -> set[int]:
+        """Ids of the runs whose final weights are stored, so `load_model` can rebuild them."""
+        with self._read() as con:
+            return {int(row[0]) for row in con.execute("SELECT run FROM weights")}
+
     def load_model(self, run_id: int) -> ResidualNet:
         """The run's network with its final weights and shortcut switches, on the CPU, in eval mode."""
         info = self.run(run_id)

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+from torchvision import models
 
+from resnet.analysis.pairs import pair_from_store, stored_candidates
 from resnet.cli import main
+from resnet.data import load_dataset
 from resnet.presets import PRESETS, get_preset
 from resnet.store import RunStore
 
@@ -130,3 +134,70 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "resnet", "train", "--depth", "21", "--store", str(store)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "try 20 or 26" in bad.stderr
+
+
+def _reference_resnet18(seed: int) -> torch.nn.Module:
+    """torchvision's ResNet-18 for 10 classes, with batch-norm statistics far from their initial values."""
+    torch.manual_seed(seed)
+    net = models.resnet18(weights=None, num_classes=10)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return net.eval()
+
+
+def test_import_checkpoint_becomes_a_run_that_rebuilds_the_net(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    ref = _reference_resnet18(0)
+    file = tmp_path / "resnet18.pth"  # wrapped and prefixed, as DataParallel trainers save
+    torch.save({"state_dict": {f"module.{k}": v for k, v in ref.state_dict().items()}, "epoch": 90}, file)
+    store_path = str(tmp_path / "s.db")
+    code, out, err = run_cli(capsys, "runs", "import-checkpoint", str(file), "--arch", "resnet18", "--store",
+                             store_path)
+    assert code == 0, err
+    assert "'module.' prefixes removed" in out and "no training steps" in out
+    store = RunStore(store_path)
+    (info,) = store.runs()
+    assert (info.status, info.steps, info.config.model.arch, info.residual) == ("finished", 0, "resnet18", True)
+    net = store.load_model(info.id)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(net(x), ref(x), atol=1e-5)
+    # The one metric row: the test error of the reference net itself on digits as 3x32x32.
+    data = load_dataset("digits", channels=3, image_size=32)
+    with torch.no_grad():
+        expected = float((ref(data.test_x).argmax(1) != data.test_y).float().mean())
+    assert store.summary(info.id).test_error == pytest.approx(expected)
+
+    # The same file as the plain twin (a net trained with its shortcuts off): the two open as an analysis pair.
+    code, out, _ = run_cli(capsys, "runs", "import-checkpoint", str(file), "--arch", "resnet18", "--plain",
+                           "--store", store_path)
+    assert code == 0
+    plain_id = max(r.id for r in store.runs())
+    assert store.load_model(plain_id).shortcuts() == [False] * 8
+    plain_runs, residual_runs = stored_candidates(store)
+    assert [r.id for r in plain_runs] == [plain_id] and [r.id for r in residual_runs] == [info.id]
+    pair = pair_from_store(store, plain_id, info.id, device="cpu")
+    assert pair.test_error[1] == pytest.approx(expected)
+    assert pair.data.sample_shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize(("payload", "arch", "says"), [
+    (b"not a checkpoint at all", "resnet18", "is not a readable torch checkpoint"),
+    ("resnet18", "resnet34", "does not fit resnet34"),
+    ("resnet18", "nope", "invalid choice: 'nope'"),
+])
+def test_import_checkpoint_refuses_bad_files_in_one_line(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                         payload: bytes | str, arch: str, says: str) -> None:
+    file = tmp_path / "bad.pth"
+    if isinstance(payload, bytes):
+        file.write_bytes(payload)
+    else:
+        torch.save(getattr(models, payload)(weights=None, num_classes=10).state_dict(), file)
+    try:
+        code = main(["runs", "import-checkpoint", str(file), "--arch", arch, "--store", str(tmp_path / "s.db")])
+    except SystemExit as exit_:  # argparse's own refusals
+        code = exit_.code
+    _, err = capsys.readouterr()
+    assert code == 2 and says in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
