@@ -8,7 +8,9 @@ import streamlit as st
 from pages.common import ensure_defaults, require_router
 from resnet.data import default_root
 from resnet.store import RunStore, StoreError
-from resnet.sweeps.grid import PAPER_DEPTHS, check_sweep, sweep_datasets
+from resnet.sweeps.grid import MAX_SEEDS, PAPER_DEPTHS, check_sweep, sweep_datasets
+from resnet.sweeps.ray_job import RaySweepJob
+from resnet.sweeps.ray_tune import ray_address
 from resnet.sweeps.sequential import STALE_AFTER_S, SweepJob
 from resnet.trainer import TrainConfig
 from viz.degradation import (
@@ -39,12 +41,12 @@ def load_sweep(path: str, tag: str, signature: tuple) -> tuple:
     for r in runs:
         m = store.metrics(r.id)
         s = store.summary(r.id)
-        if r.config.seed == first_seed and len(m.steps):
+        if len(m.steps):
             curves.append(ErrorCurve(r.depth, r.residual, m.steps, m.train_error, m.test_steps, m.test_error))
         if r.status in ("finished", "stopped") and r.steps:
             results.append(DepthResult(r.depth, r.residual, s.train_error, s.test_error))
         resp = store.responses(r.id)
-        if resp is not None and r.config.seed == first_seed:
+        if resp is not None:
             responses.append(ResponseCurve(r.depth, r.residual, resp[1]))
         table.append({"run": r.id, "net": r.label, "seed": r.config.seed, "status": r.status,
                       "steps": f"{r.steps}/{r.total_steps}", "training error": s.train_error,
@@ -64,7 +66,7 @@ def load_sweep(path: str, tag: str, signature: tuple) -> tuple:
 
 
 def start_sweep(store: RunStore, dataset: str, depths: list[int], nets: list[str], steps: int,
-                width: int) -> None:
+                width: int, seeds: int, cluster: str | None) -> None:
     """Validate the form and start the session's sweep, or say what is wrong."""
     residual = [n == "Residual" for n in nets]
     previous = st.session_state.get("deg_job")
@@ -72,10 +74,14 @@ def start_sweep(store: RunStore, dataset: str, depths: list[int], nets: list[str
         st.warning("This session's sweep is still training: stop it first, or wait for it to finish.")
         return
     try:
-        check_sweep(sorted(depths), residual, int(steps), 1)
+        check_sweep(sorted(depths), residual, int(steps), int(seeds))
         base = TrainConfig(dataset=dataset, seed=int(st.session_state["seed"]),
                            device=st.session_state["device"]).replace(family="cnn", width=int(width))
-        job = SweepJob(store, base, sorted(depths), steps=int(steps), nets=residual)
+        if cluster:  # the Tune driver runs as a job of the job server, not in this server
+            job = RaySweepJob(store, base, sorted(depths), steps=int(steps), seeds=int(seeds), nets=residual,
+                              address=cluster)
+        else:
+            job = SweepJob(store, base, sorted(depths), steps=int(steps), seeds=int(seeds), nets=residual)
         job.start()
     except ValueError as err:
         st.warning(str(err))
@@ -99,11 +105,11 @@ except StoreError as err:
     st.error(str(err))
     st.stop()
 
-job: SweepJob | None = st.session_state.get("deg_job")
+job: SweepJob | RaySweepJob | None = st.session_state.get("deg_job")
 running = job is not None and job.alive
 
 with st.form("deg_form", border=True):
-    c1, c2, c3, c4, c5 = st.columns([1.2, 2, 1.4, 1, 1])
+    c1, c2, c3, c4, c5, c6 = st.columns([1.2, 2, 1.4, 1, 1, 0.8])
     datasets = sweep_datasets()
     dataset = c1.selectbox("Data set", datasets, key="deg_dataset",
                            help="digits: scikit-learn's 8x8 digits at 16x16, offline")
@@ -113,12 +119,18 @@ with st.form("deg_form", border=True):
     steps = c4.number_input("Steps", min_value=10, max_value=20_000, value=400, step=50, key="deg_steps",
                             help="iterations per net (batch 128, SGD lr 0.1, momentum 0.9, wd 1e-4)")
     width = c5.select_slider("Width", WIDTHS, value=8, key="deg_width", help="first-stage filters; the paper uses 16")
+    seeds = c6.number_input("Seeds", min_value=1, max_value=MAX_SEEDS, value=1, key="deg_seeds",
+                            help="runs per net from the sidebar's seed on; the figures show their mean and min-max")
+    address = ray_address()
+    on_ray = address is not None and st.toggle(
+        f"On the Ray cluster at {address}", key="deg_ray",
+        help="each run a Ray Tune trial on the cluster ($GFL_RAY_ADDRESS); rows come back to this machine's store")
     submitted = st.form_submit_button("Train", type="primary", disabled=running, key="deg_train")
 if "cifar10" not in datasets:
     st.caption(f"CIFAR-10 appears here once a local copy sits under `{default_root()}` (torchvision's "
                "`cifar-10-batches-py` folder); the app never downloads it.")
 if submitted:
-    start_sweep(store, dataset, depths, nets, steps, width)
+    start_sweep(store, dataset, depths, nets, steps, width, seeds, address if on_ray else None)
     job = st.session_state.get("deg_job")
     running = job is not None and job.alive
 
@@ -149,8 +161,7 @@ def results(tag: str) -> None:
         job.beat()
         if job.alive:
             p = job.progress()
-            st.progress(p.fraction, text=f"Training {p.label or '...'} ({p.index + 1} of {p.total}): "
-                                         f"step {p.step}/{p.steps}, {p.rate:.1f} it/s")
+            st.progress(p.fraction, text=p.text)
         elif job.state == "failed":
             st.error(f"The sweep failed: {job.error}")
         elif job.state == "stopped":

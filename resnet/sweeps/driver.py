@@ -44,7 +44,7 @@ def resume_points(store: RunStore, grid: SweepGrid, tag: str) -> list[GridPoint]
 
     Every run of the sweep must belong to `grid` (the sweep's own flags), and none may be training.
     """
-    runs = store.runs(sweep=tag)
+    runs = sorted(store.runs(sweep=tag), key=lambda r: r.id)  # the first run a message names is the oldest
     if not runs:
         raise ValueError(f"no sweep {tag!r} in {store.path}; `python -m resnet runs list --json` shows "
                          "each run's sweep")

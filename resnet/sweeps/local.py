@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from resnet.store import RunStore
 from resnet.sweeps.grid import GridPoint
@@ -47,7 +48,7 @@ class LocalBackend:
                     if on_progress is not None:
                         on_progress(progress)
                     if all(not job.alive for job in jobs):
-                        return progress
+                        return _with_run_ids(store, tag, progress)
                     time.sleep(POLL_S)
             except KeyboardInterrupt:
                 for job in jobs:
@@ -58,6 +59,12 @@ class LocalBackend:
                 raise
         finally:
             server.shutdown()
+
+
+def _with_run_ids(store: RunStore, tag: str, progress: list[RunProgress]) -> list[RunProgress]:
+    """Runs whose worker died before it said their id: found in the store by the worker's pid."""
+    ids = {r.pid: r.id for r in store.runs(sweep=tag)}
+    return [p if p.run_id is not None or p.pid not in ids else replace(p, run_id=ids[p.pid]) for p in progress]
 
 
 def _progress(point: GridPoint, job, steps: int) -> RunProgress:

@@ -20,11 +20,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from resnet.store import RunStore
-from resnet.sweeps.grid import GridPoint
+from resnet.sweeps.driver import run_grid
+from resnet.sweeps.grid import GridPoint, SweepGrid
 from resnet.sweeps.local import default_jobs
 from resnet.sweeps.point import train_point
-from resnet.sweeps.progress import RunProgress
+from resnet.sweeps.progress import RunProgress, fraction
 from resnet.sweeps.rows import Message, RowReplay, RowSink
+from resnet.trainer import TrainConfig
 
 ADDRESS_ENV = "GFL_RAY_ADDRESS"
 CONNECT_TIMEOUT_S = 5.0  # a cluster that does not answer a TCP connect this fast is not there
@@ -167,6 +169,8 @@ class RayBackend:
     def run(self, store: RunStore, tag: str, points: Sequence[GridPoint], steps: int,
             on_progress=None) -> list[RunProgress]:
         """Run every point as a trial; drain their rows into `store` until all end. Ctrl-C stops them all."""
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0, Tune prints no tables of its own
+        logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # the sweep reports failed trials itself
         with ray_cluster(self.address, self.num_cpus):
             return _Sweep(store, tag, list(points), steps, self.flush_seconds).run(on_progress)
 
@@ -246,3 +250,23 @@ class _Sweep:
                 changes["state"], changes["seconds"] = m.args[0], m.kwargs.get("seconds", m.seconds)
                 changes["message"] = m.kwargs.get("message", "")
             self.progress[m.point] = self._with(m.point, **changes)
+
+
+def run_on_ray(*, store: str, base: dict, depths: list[int], nets: list[bool], seeds: int, steps: int, tag: str,
+               address: str | None = None, progress=None) -> dict:
+    """A sweep on the Ray cluster, driven from a job's worker process (the app's); its runs' ids and statuses.
+
+    `base` is a TrainConfig as a dict; `progress(fraction, text)` hears how far the trials are.
+    """
+    grid = SweepGrid(TrainConfig.from_dict(base), tuple(depths), tuple(nets), seeds, (), steps)
+
+    def report(runs: list[RunProgress]) -> None:
+        if progress is not None:
+            training = [p for p in runs if p.state == "running"]
+            text = ", ".join(f"{p.title} {p.step}/{p.steps}" + (f" on {p.where}" if p.where else "")
+                             for p in training) or "waiting for the cluster"
+            progress(fraction(runs), f"{sum(p.ended for p in runs)} of {len(runs)} runs ended; training: {text}")
+
+    result = run_grid(RunStore(store), grid, RayBackend(address), tag=tag, on_progress=report)
+    return {"tag": result.tag, "runs": [(r.run_id, r.status) for r in result.rows],
+            "unrecorded": [f"{p.title}: {p.message}" for p in result.unrecorded]}

@@ -43,6 +43,12 @@ class Progress:
         """Share of the sweep's steps done."""
         return (self.index * self.steps + self.step) / max(1, self.total * self.steps)
 
+    @property
+    def text(self) -> str:
+        """The progress bar's caption."""
+        return (f"Training {self.label or '...'} ({self.index + 1} of {self.total}): step {self.step}/{self.steps}, "
+                f"{self.rate:.1f} it/s")
+
 
 def run_sweep(store: RunStore, base: TrainConfig, depths: Sequence[int], *, steps: int, seeds: int = 1,
               nets: Sequence[bool] = (False, True), tag: str | None = None,
