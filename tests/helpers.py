@@ -185,3 +185,21 @@ def hold(seconds: float) -> float:
     """Work that takes `seconds` (a job that holds its slot for a while); returns them."""
     time.sleep(seconds)
     return seconds
+
+
+def slow_steps(steps: int, seconds: float, progress=None) -> int:
+    """Work of `steps` steps of `seconds` each that reports progress after each (a job that can be stopped)."""
+    for k in range(steps):
+        time.sleep(seconds)
+        if progress is not None:
+            progress((k + 1) / steps, f"step {k + 1} of {steps}")
+    return steps
+
+
+def pid_running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

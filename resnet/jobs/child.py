@@ -39,6 +39,10 @@ class ServerGone(Exception):
     """The pipe to the server closed: the server stopped or died."""
 
 
+class Stopped(Exception):
+    """The server asked a call to stop (its Cancel button)."""
+
+
 def one_line(err: BaseException) -> str:
     """An exception as one line: its type and the first line of its message."""
     text = str(err).strip().splitlines()
@@ -67,6 +71,9 @@ def main(kind: str, spec: dict, conn: Connection) -> None:
         RUNNERS[kind](spec, conn)
     except ServerGone:
         pass
+    except Stopped:
+        with contextlib.suppress(ServerGone):
+            _send(conn, ("stopped",))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the server reports it
         pass
     except Exception as err:  # the job's page shows the line; the server's log gets the traceback
@@ -94,6 +101,10 @@ def run_call(spec: dict, conn: Connection) -> None:
     last = [0.0]
 
     def progress(fraction: float, text: str = "") -> None:
+        # A long call reports progress often: that is where it hears a stop.
+        command = _receive(conn, 0)
+        if command is not None and command[0] == "stop":
+            raise Stopped
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S or fraction >= 1:
             last[0] = now

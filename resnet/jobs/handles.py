@@ -82,6 +82,8 @@ class Job:
             self.on_progress(message[1])
         elif kind == "result":
             self.on_result(message[1])
+        elif kind == "stopped":
+            self._state, self.message = "stopped", "stopped before it finished"
 
     def on_progress(self, progress: dict) -> None:
         """Work in progress (a run's step, an analysis's fraction)."""

@@ -267,10 +267,11 @@ class JobServer:
         """The worker's pipe closed: it has ended, by itself or not."""
         job.process.join(timeout=5)
         reason = exit_reason(job.process.exitcode)
-        job.finished(reason)
         store = job.spec.get("store")
+        # The runs are closed first: a page that sees the failure then finds them closed too.
         if store is not None and job.process.exitcode != 0:
-            close_runs_of(store, job.pid, "failed" if job.failure else "interrupted", job.message)
+            close_runs_of(store, job.pid, "failed" if job.failure else "interrupted", job.failure or reason)
+        job.finished(reason)
         self._end(job)
 
     def _end(self, job: Job) -> None:

@@ -20,8 +20,7 @@ from resnet.jobs import JobServer
 from resnet.recording import record
 from resnet.store import RunStore
 from resnet.trainer import ModelSpec, TrainConfig, Trainer
-from tests.helpers import record_small_pair
-from tests.resnet.jobs.test_server import pid_running
+from tests.helpers import pid_running, record_small_pair
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 JOB_S = 180  # the longest a test waits for one analysis job (two tiny nets, on a shared 2-core machine)

@@ -15,8 +15,7 @@ from resnet.analysis.pairs import PRESETS, PairPreset
 from resnet.jobs import JobServer
 from resnet.store import RunStore
 from resnet.trainer import ModelSpec, TrainConfig
-from tests.helpers import record_small_pair, wait_for
-from tests.resnet.jobs.test_server import pid_running
+from tests.helpers import pid_running, record_small_pair, wait_for
 
 TINY = PairPreset("CNN-8 on digits, width 4, 20 steps",
                   TrainConfig(model=ModelSpec(family="cnn", depth=8, width=4), dataset="digits"), 20)

@@ -15,7 +15,7 @@ import pytest
 from resnet.jobs import JobError, JobServer
 from resnet.store import RunStore
 from resnet.trainer import TrainConfig, train_twins
-from tests.helpers import ROOT, wait_for
+from tests.helpers import ROOT, pid_running, wait_for
 
 MLP = TrainConfig(batch_size=32).replace(dataset="spirals", family="mlp", depth=6, width=8, norm="none", act="tanh")
 
@@ -31,13 +31,6 @@ def server():
         assert not pid_running(pid), f"worker {pid} outlived the server's shutdown"
 
 
-def pid_running(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie waiting to be reaped counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_live_twins_train_in_a_worker_and_match_the_bare_loop(server: JobServer, tmp_path: Path) -> None:
@@ -155,3 +148,11 @@ def test_the_cap_and_line_come_from_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("GFL_MAX_WORKERS", "lots")
     with pytest.raises(JobError, match="GFL_MAX_WORKERS"):
         max_jobs()
+
+
+def test_cancel_stops_a_running_call(server: JobServer) -> None:
+    job = server.call("tests.helpers:slow_steps", steps=200, seconds=0.05)
+    assert wait_for(lambda: job.state == "running", 30)
+    job.stop()
+    assert wait_for(lambda: not job.alive, 10)
+    assert job.state == "stopped" and job.result is None and server.busy == 0

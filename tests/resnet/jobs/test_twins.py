@@ -11,8 +11,7 @@ import pytest
 from resnet.jobs import JobServer, TwinsJob
 from resnet.store import RunStore
 from resnet.trainer import ModelSpec, TrainConfig
-from tests.helpers import wait_for
-from tests.resnet.jobs.test_server import pid_running
+from tests.helpers import pid_running, wait_for
 
 TINY = TrainConfig(model=ModelSpec(family="mlp", depth=4, width=8, act="tanh", norm="none"),
                    dataset="spirals", lr=0.01, batch_size=32, test_every=5, device="cpu")
