@@ -63,10 +63,14 @@ def chromium_or_fail() -> str:
 
 
 @contextmanager
-def streamlit_server(workdir: Path) -> Iterator[str]:
-    """Run `streamlit run app.py` on a free port with a store under `workdir`; yield its base URL."""
+def streamlit_process(workdir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run `streamlit run app.py` on a free port with a store under `workdir`; yield its URL and process.
+
+    On the way out the server is stopped (SIGTERM, as Ctrl-C or a service manager would) and every
+    process it started (the job server's forkserver and workers) must be gone within 15 s.
+    """
     port = free_port()
-    env = {**os.environ, "GFL_STORE": str(workdir / "runs.db"), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "GFL_STORE": str(workdir / "runs.db"), "PYTHONUNBUFFERED": "1", **(env or {})}
     log = open(workdir / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -75,6 +79,7 @@ def streamlit_server(workdir: Path) -> Iterator[str]:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+    children: set[int] = set()
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -87,14 +92,43 @@ def streamlit_server(workdir: Path) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not start; see {log.name}")
             time.sleep(0.3)
-        yield url
+        yield url, proc
     finally:
+        children = descendants(proc.pid)
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+    left = [pid for pid in children if not wait_for(lambda pid=pid: not pid_running(pid), 15)]
+    assert not left, f"processes {left} outlived the app server"
+
+
+@contextmanager
+def streamlit_server(workdir: Path) -> Iterator[str]:
+    """Run `streamlit run app.py` on a free port with a store under `workdir`; yield its base URL."""
+    with streamlit_process(workdir) as (url, _):
+        yield url
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (children, their children, ...), read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def wait_idle(pg, timeout_ms: int = 60_000) -> None:
