@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages.common import require_router
+from resnet.settings import read_only_reason
 from resnet.store import RunInfo, RunStore, StoreError
 from resnet.views import runs_view, stored_view
 from viz.report import report_html
@@ -86,10 +87,13 @@ def html_report(path: str, run_id: int) -> str:
 
 def import_ui(store: RunStore) -> None:
     """Upload a run file and copy its runs into the store."""
+    refused = read_only_reason("import runs")
     with st.expander("Import a run file"):
-        upload = st.file_uploader("Run file", type=["gflrun", "db"], key="runs_upload",
+        if refused:
+            st.info(refused[0].upper() + refused[1:] + ".")
+        upload = st.file_uploader("Run file", type=["gflrun", "db"], key="runs_upload", disabled=bool(refused),
                                   help="from `python -m resnet runs export ID --out FILE` or this page's export")
-        if upload is not None and st.button("Import", key="runs_import"):
+        if upload is not None and st.button("Import", key="runs_import", disabled=bool(refused)):
             with tempfile.TemporaryDirectory() as tmp:
                 target = Path(tmp) / "upload.gflrun"
                 target.write_bytes(upload.getvalue())
@@ -98,7 +102,7 @@ def import_ui(store: RunStore) -> None:
                 except StoreError as err:
                     st.error(str(err))
                     return
-            (st.success if imported.ids else st.warning)(imported.summary(store.path))
+            (st.success if imported.ids and not imported.refused else st.warning)(imported.summary(store.path))
 
 
 def delete_run(path: str, run_id: int) -> None:
@@ -225,4 +229,8 @@ e4.download_button("Run file", lambda: run_file(path, run_id), f"run-{run_id}.gf
 with st.popover(f"Delete run #{run_id}", icon=":material/delete:"):
     st.markdown(f"Remove **{describe(info)}** and everything recorded for it from `{store.path}`. "
                 "This cannot be undone; export a run file first to keep a copy.")
-    st.button("Delete for good", type="primary", on_click=delete_run, args=(path, run_id), key="runs_delete")
+    refused = read_only_reason("delete runs")
+    if refused:
+        st.info(refused[0].upper() + refused[1:] + ".")
+    st.button("Delete for good", type="primary", on_click=delete_run, args=(path, run_id), key="runs_delete",
+              disabled=bool(refused), help=refused)

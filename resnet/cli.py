@@ -19,7 +19,7 @@ from resnet.nets import BLOCKS
 from resnet.presets import PRESETS, get_preset
 from resnet.recording import record
 from resnet.shortcuts import SHORTCUTS
-from resnet.store import RunInfo, RunStore
+from resnet.store import RunInfo, RunStore, refuse_if_read_only
 from resnet.sweeps.board import SweepBoard
 from resnet.sweeps.driver import run_grid
 from resnet.sweeps.grid import FIG1_DEPTHS, PAPER_DEPTHS, SweepGrid, new_tag
@@ -311,6 +311,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Every run, newest first."""
     store = RunStore(args.store)
     runs = store.runs(limit=args.limit)
+    for run_id, name, why in store.broken():  # listed apart, so the rest still read as they should
+        print(f"run {run_id} ({name}) is broken: {why}; `runs delete {run_id}` removes it", file=sys.stderr)
     if args.json:
         _print_json([_run_dict(store, r) for r in runs])
         return 0
@@ -360,8 +362,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Copy a run file's runs into the store."""
     store = RunStore(args.store)
-    print(store.import_run(args.file).summary(store.path))
-    return 0
+    imported = store.import_run(args.file)
+    print(imported.summary(store.path))
+    return 0 if imported.ids or not imported.refused else 1
 
 
 def cmd_import_checkpoint(args: argparse.Namespace) -> int:
@@ -376,8 +379,11 @@ def cmd_import_checkpoint(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     """Remove runs."""
     store = RunStore(args.store)
+    refuse_if_read_only("delete runs")
+    broken = {b[0] for b in store.broken()}
     for run_id in args.ids:
-        store.run(run_id)  # refuse all before deleting any
+        if run_id not in broken:
+            store.run(run_id)  # refuse all before deleting any
     for run_id in args.ids:
         store.delete(run_id)
     print(f"deleted run(s) {', '.join(map(str, args.ids))} from {store.path}")

@@ -15,9 +15,10 @@ from resnet.store.store import (
     Summary,
     default_store_path,
     pid_alive,
+    refuse_if_read_only,
 )
 from resnet.store.weights import read_state_dict
 
 __all__ = ["BLOCK_STATS", "MAX_POINTS", "SCHEMA_VERSION", "STATUSES", "Imported", "Metrics", "RunInfo",
            "RunRecorder", "RunSnapshot", "RunStore", "StoreError", "Summary", "default_store_path", "new_key",
-           "pid_alive", "read_state_dict"]
+           "pid_alive", "read_state_dict", "refuse_if_read_only"]

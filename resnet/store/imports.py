@@ -1,4 +1,12 @@
-"""Run files into the store: every run of another store or exported run file, copied under new ids."""
+"""Run files into the store: every run of another store or an exported run file, checked, under new ids.
+
+A run file is untrusted. It is opened read-only with `trusted_schema` off and checked whole (an
+SQLite header, `quick_check`, the known tables being tables, their columns, its version); only
+the known tables' known columns are read, with explicit SELECTs, so no view or trigger of the
+file is ever used. Each run is then checked (validate.py) before any of it lands: one that fails
+is refused with a line naming the file, the run and the field, and the file's other runs come in.
+An older file is migrated first, on a private copy stripped of its views and triggers.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet.store.errors import StoreError, one_line
-from resnet.store.schema import CHILD_TABLES, SCHEMA_VERSION, V1_RUN_COLUMNS, new_key
+from resnet.store.schema import CHILD_TABLES, RUN_COLUMNS, SCHEMA_VERSION, V1_RUN_COLUMNS, new_key
+from resnet.store.validate import Refused, check_run, read_children
 
 if TYPE_CHECKING:
     from resnet.store.store import RunStore
+
+HEADER = b"SQLite format 3\x00"
+TABLES = ("runs", *CHILD_TABLES)
+MAX_RUNS = 10_000  # runs in one file
 
 
 @dataclass(frozen=True)
@@ -24,74 +37,130 @@ class Imported:
 
     ids: list[int]
     skipped: list[str] = field(default_factory=list)  # runs already in the store (same key)
+    refused: list[str] = field(default_factory=list)  # runs that failed a check, naming the field
 
     def summary(self, store_path: Path) -> str:
         """One line for a front end: what came in, then what did not."""
         done = (f"imported {len(self.ids)} run(s) into {store_path}" +
                 (f" as {', '.join(map(str, self.ids))}" if self.ids else ""))
-        return "; ".join([done, *self.skipped])
+        return "; ".join([done, *self.skipped, *self.refused])
 
 
 def import_run(store: RunStore, path: str | os.PathLike) -> Imported:
-    """Copy every run of a run file (or of another store) into `store`; runs it already holds are skipped."""
+    """Copy every sound run of a run file (or of another store) into `store`; runs it already holds are skipped."""
+    from resnet.store.store import refuse_if_read_only  # the store module imports this one
+
+    refuse_if_read_only("import runs")
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"no run file at {path}")
     if path.resolve() == store.path.resolve():
         raise StoreError(f"{path} is this store itself; import from another file")
+    with path.open("rb") as f:
+        if f.read(len(HEADER)) != HEADER:
+            raise StoreError(f"{path} is not a run file (not an SQLite file)")
+    size = path.stat().st_size
+    version = _inspect(path, _uri(path))
     with tempfile.TemporaryDirectory() as tmp:
-        return _import(store, path, Path(tmp))
+        source = path
+        if version < SCHEMA_VERSION:
+            source = Path(tmp) / "older.db"
+            shutil.copyfile(path, source)
+            _strip(source)
+            try:
+                type(store)(source)  # migrates the copy to this version
+            except StoreError as err:
+                raise StoreError(f"{path} is an older run file that cannot be migrated ({err})") from None
+        return _import(store, path, _uri(source), size)
 
 
-def _import(store: RunStore, path: Path, tmp: Path) -> Imported:
-    source = f"{path.resolve().as_uri()}?mode=ro"  # read-only: importing never changes the file
+def _uri(path: Path) -> str:
+    return f"{path.resolve().as_uri()}?mode=ro"  # read-only: importing never changes the file
+
+
+@contextlib.contextmanager
+def _open(uri: str, path: Path):
     try:
-        with contextlib.closing(sqlite3.connect(source, uri=True)) as con:
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-            missing = (set(V1_RUN_COLUMNS) | {"id"}) - have
-            if missing:
-                raise StoreError(f"{path} is not a run file (no runs table with {', '.join(sorted(missing))})")
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{path} was written by a newer version of the lab (schema {version}; this one "
-                                 f"reads up to {SCHEMA_VERSION}); update the lab to import it")
-            keyed = "key" in have
-            runs = con.execute(f"SELECT id, {'key' if keyed else 'NULL'}, name FROM runs ORDER BY id").fetchall()
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as con:
+            con.execute("PRAGMA trusted_schema = OFF")
+            yield con
     except sqlite3.Error as err:
         raise StoreError(f"{path} is not a run file ({one_line(err)})") from None
-    if version < SCHEMA_VERSION:  # an older run file: migrate a private copy, read that
-        copy = tmp / "older.db"
-        shutil.copyfile(path, copy)
-        type(store)(copy)
-        source = f"{copy.resolve().as_uri()}?mode=ro"
+
+
+def _inspect(path: Path, uri: str) -> int:
+    """The file's schema version, once it is sound and shaped as a run file of that version."""
+    with _open(uri, path) as con:
+        verdict = con.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise StoreError(f"{path} is damaged (SQLite's quick_check: {verdict})")
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        kinds = dict(con.execute("SELECT name, type FROM sqlite_master WHERE name IN "
+                                 f"({', '.join('?' * len(TABLES))})", TABLES).fetchall())
+        if kinds.get("runs") != "table":
+            raise StoreError(f"{path} is not a run file (no runs table)")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{path} was written by a newer version of the lab (schema {version}; this one "
+                             f"reads up to {SCHEMA_VERSION}); update the lab to import it")
+        version = max(version, 1)
+        for table in TABLES:
+            if kinds.get(table) != "table":
+                raise StoreError(f"{path} is not a run file: {table} is "
+                                 f"{'missing' if table not in kinds else 'a ' + kinds[table] + ', not a table'}")
+        need = {"runs": {"id", *(RUN_COLUMNS if version >= 2 else V1_RUN_COLUMNS)}}
+        if version == SCHEMA_VERSION:
+            need |= {t: {"run", *cols} for t, cols in CHILD_TABLES.items()}
+        for table, cols in need.items():
+            missing = cols - {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+            if missing:
+                raise StoreError(f"{path} is not a run file (its {table} table lacks {', '.join(sorted(missing))})")
+    return version
+
+
+def _strip(copy: Path) -> None:
+    """Drop every view and trigger of a private copy, so migrating it runs none of the file's own SQL."""
+    with contextlib.closing(sqlite3.connect(copy, isolation_level=None)) as con:
+        con.execute("PRAGMA trusted_schema = OFF")
+        for kind, name in con.execute("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger')"
+                                      ).fetchall():
+            con.execute(f'DROP {kind.upper()} IF EXISTS "{name.replace(chr(34), chr(34) * 2)}"')
+
+
+def _import(store: RunStore, path: Path, uri: str, size: int) -> Imported:
+    checked, refused = [], []
+    with _open(uri, path) as con:
+        n = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        if n > MAX_RUNS or n > size:
+            raise StoreError(f"{path} is not a run file it can take ({n:,} runs; at most {MAX_RUNS:,})")
+        for row in con.execute(f"SELECT id, {', '.join(RUN_COLUMNS)} FROM runs ORDER BY id").fetchall():
+            d = dict(zip(("id", *RUN_COLUMNS), row, strict=True))
+            try:
+                if not isinstance(d["id"], int):
+                    raise Refused(f"id: expected an integer, got {d['id']!r}")
+                _, net = check_run(d)
+                checked.append((d, read_children(con, d["id"], d, net, size)))
+            except Refused as err:
+                refused.append(f"{path.name}: run {d['id']!r} ({str(d['name'])[:40]}) refused: {err}")
     ids, skipped = [], []
-    with store._connect() as con:
-        try:
-            con.execute("ATTACH DATABASE ? AS src", (source,))
-            con.execute("BEGIN IMMEDIATE")
-            for old, key, name in runs:
-                there = con.execute("SELECT id FROM main.runs WHERE key = ?", (key,)).fetchone()
-                if there is not None:
-                    skipped.append(f"run {old} ({name}) of {path.name} is already here as run {there[0]}; skipped")
-                    continue
-                ids.append(_copy(con, old, key or new_key()))
-            con.execute("COMMIT")
-            con.execute("DETACH DATABASE src")
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot import {path}: {one_line(err)}") from None
-    return Imported(ids, skipped)
+    with store._write() as con:
+        for d, children in checked:
+            there = con.execute("SELECT id FROM runs WHERE key = ?", (d["key"],)).fetchone()
+            if there is not None:
+                skipped.append(f"run {d['id']} ({d['name']}) of {path.name} is already here as run {there[0]}; "
+                               "skipped")
+                continue
+            ids.append(_insert(con, d, children))
+    return Imported(ids, skipped, refused)
 
 
-def _copy(con: sqlite3.Connection, old: int, key: str) -> int:
-    """Copy run `old` of the attached source (current schema) into main under a new id and `key`."""
-    cols = ", ".join(V1_RUN_COLUMNS)
-    # A run still recording when copied is not running in the copy.
-    select = cols.replace("status", "CASE status WHEN 'running' THEN 'interrupted' ELSE status END")
-    cur = con.execute(f"INSERT INTO main.runs (key, pair, {cols}) SELECT ?, pair, {select} FROM src.runs WHERE id = ?",
-                      (key, old))
+def _insert(con: sqlite3.Connection, d: dict, children: dict[str, list[tuple]]) -> int:
+    """Write one checked run and its rows under a new id; returns it."""
+    row = {**d, "key": d["key"] or new_key(),
+           "status": "interrupted" if d["status"] == "running" else d["status"]}  # not running in the copy
+    cur = con.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                      [row[c] for c in RUN_COLUMNS])
     new = int(cur.lastrowid)
-    for table, tcols in CHILD_TABLES.items():
-        names = ", ".join(tcols)
-        con.execute(f"INSERT INTO main.{table} (run, {names}) SELECT ?, {names} FROM src.{table} WHERE run = ?",
-                    (new, old))
+    for table, cols in CHILD_TABLES.items():
+        con.executemany(f"INSERT INTO {table} (run, {', '.join(cols)}) VALUES ({', '.join('?' * (len(cols) + 1))})",
+                        [(new, *r) for r in children[table]])
     return new

@@ -12,6 +12,8 @@ from resnet.probes import STATS
 
 SCHEMA_VERSION = 3  # 1: first release; 2: runs gain a stable key and a pair key; 3: thinned probe rows
 
+STATUSES = ("running", "finished", "diverged", "interrupted", "stopped", "failed")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -27,6 +27,7 @@ import torch
 from resnet.checks import int_in
 from resnet.nets import ResidualNet
 from resnet.probes import STATS, ProbeHistory
+from resnet.settings import read_only_reason
 from resnet.store import exports, imports
 from resnet.store.errors import StoreError, one_line
 from resnet.store.schema import (
@@ -35,6 +36,7 @@ from resnet.store.schema import (
     RUN_COLUMNS,
     SCHEMA,
     SCHEMA_VERSION,
+    STATUSES,
     V1_RUN_COLUMNS,
     migrate,
     new_key,
@@ -44,7 +46,6 @@ from resnet.store.thinning import ProbeRows
 from resnet.store.weights import build_net, read_state_dict, state_dict_bytes
 from resnet.trainer import TrainConfig
 
-STATUSES = ("running", "finished", "diverged", "interrupted", "stopped", "failed")
 BLOCK_STATS = STATS  # the probe's row layout, one column each in block_stats
 MAX_POINTS = 1000  # points per series a reader gets back; enough for any screen
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another writer's batch before giving up
@@ -205,6 +206,13 @@ def _rows_at(con: sqlite3.Connection, table: str, reduce: str, run_id: int, step
     return [r[0] for r in rows], values.astype(np.float32)
 
 
+def refuse_if_read_only(action: str) -> None:
+    """A StoreError saying why, where this server is read-only ($GFL_READ_ONLY=1)."""
+    reason = read_only_reason(action)
+    if reason is not None:
+        raise StoreError(reason)
+
+
 class RunStore:
     """One SQLite file of runs; safe for several threads and processes at once."""
 
@@ -245,6 +253,8 @@ class RunStore:
             con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             # WAL with synchronous=NORMAL survives a killed process; only a power cut may lose a batch.
             con.execute("PRAGMA synchronous = NORMAL")
+            # Functions in a schema's views, triggers and defaults are never run with this process's rights.
+            con.execute("PRAGMA trusted_schema = OFF")
         except sqlite3.Error as err:
             raise self._error(err) from None
         return con
@@ -378,10 +388,18 @@ class RunStore:
                             [(run_id, k, n, float(s)) for k, (n, s) in enumerate(zip(names, stds, strict=True))])
 
     def delete(self, run_id: int) -> None:
-        """Remove a run and everything recorded for it; a run still being recorded on this machine is refused."""
-        info = self.run(run_id)
-        if info.status == "running" and info.host == socket.gethostname():  # its writer is alive
-            raise StoreError(f"run {run_id} ({info.name}) is still being recorded by process {info.pid}; "
+        """Remove a run and everything recorded for it (a broken one too).
+
+        Refused for a run still being recorded on this machine, and on a read-only server.
+        """
+        refuse_if_read_only("delete runs")
+        with self._read() as con:
+            row = con.execute("SELECT name, status, host, pid FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            self.run(run_id)  # the error that names where the runs are
+        name, status, host, pid = row
+        if status == "running" and host == socket.gethostname() and pid and pid_alive(pid):  # its writer is alive
+            raise StoreError(f"run {run_id} ({name}) is still being recorded by process {pid}; "
                              "stop or pause its training first, then delete it")
         with self._write() as con:
             for table in CHILD_TABLES:
@@ -397,17 +415,19 @@ class RunStore:
             status = "interrupted"
         try:
             config = TrainConfig.from_dict(json.loads(d["config"]))
-        except (TypeError, ValueError) as err:
+            blocks, layers = json.loads(d["blocks"]), json.loads(d["layers"])
+            sample_shape = tuple(json.loads(d["sample_shape"]))
+        except (TypeError, ValueError, RecursionError) as err:
             raise StoreError(f"run {d['id']} has a config this version cannot read ({one_line(err)})") from None
         return RunInfo(id=d["id"], key=d["key"], pair=d["pair"], name=d["name"], sweep=d["sweep"], config=config,
                        status=status,
                        started=d["started"], ended=d["ended"], steps=d["steps"], total_steps=d["total_steps"],
                        seconds=d["seconds"], device=d["device"], pid=d["pid"], host=d["host"],
-                       message=d["message"], blocks=json.loads(d["blocks"]), layers=json.loads(d["layers"]),
-                       sample_shape=tuple(json.loads(d["sample_shape"])), num_classes=d["num_classes"])
+                       message=d["message"], blocks=blocks, layers=layers, sample_shape=sample_shape,
+                       num_classes=d["num_classes"])
 
     def runs(self, *, sweep: str | None = None, limit: int | None = None) -> list[RunInfo]:
-        """Runs, newest first (only those of `sweep` if given)."""
+        """Runs, newest first (only those of `sweep` if given); a broken run is left out (see `broken`)."""
         query = "SELECT * FROM runs" + (" WHERE sweep = ?" if sweep is not None else "") + " ORDER BY id DESC"
         args: list = [sweep] if sweep is not None else []
         if limit is not None:
@@ -416,7 +436,24 @@ class RunStore:
         with self._read() as con:
             con.row_factory = sqlite3.Row
             rows = con.execute(query, args).fetchall()
-        return [self._info(r) for r in rows]
+        infos = []
+        for r in rows:
+            with contextlib.suppress(StoreError):  # one broken row never hides the others
+                infos.append(self._info(r))
+        return infos
+
+    def broken(self) -> list[tuple[int, str, str]]:
+        """(id, name, why) of every run this version cannot read; `delete` still removes them."""
+        with self._read() as con:
+            con.row_factory = sqlite3.Row
+            rows = con.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
+        out = []
+        for r in rows:
+            try:
+                self._info(r)
+            except StoreError as err:
+                out.append((r["id"], str(r["name"]), str(err)))
+        return out
 
     def run(self, run_id: int) -> RunInfo:
         """One run, or a StoreError naming the runs there are."""

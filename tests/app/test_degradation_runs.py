@@ -193,3 +193,14 @@ def test_a_live_run_is_reread_and_the_slider_follows_its_end() -> None:
     assert not at.exception and at.slider(key=key).value == 9
     recorder.finish(trainer)
     trainer.close()
+
+
+def test_runs_page_read_only_disables_delete_and_import_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain, res = recorded_runs()
+    monkeypatch.setenv("GFL_READ_ONLY", "1")
+    at = page(RUNS)
+    reasons = [i.value for i in at.info]
+    for act in ("import", "delete"):
+        assert f"Cannot {act} runs: this lab is read-only (GFL_READ_ONLY=1 on its server)." in reasons
+    assert at.button(key="runs_delete").disabled  # AppTest, like a browser, cannot click it
+    assert not at.exception and sorted(r.id for r in RunStore().runs()) == [plain, res]

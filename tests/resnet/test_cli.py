@@ -201,3 +201,35 @@ def test_import_checkpoint_refuses_bad_files_in_one_line(capsys: pytest.CaptureF
     _, err = capsys.readouterr()
     assert code == 2 and says in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_read_only_cli_refuses_delete_and_import(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.create_run(get_preset("vanishing").config, total_steps=3, blocks=[], layers=[],
+                              sample_shape=(2,), num_classes=3, device="cpu")
+    store.finish(run_id, "stopped", seconds=0.0)
+    path = store.export_run(run_id, tmp_path / "one.gflrun")
+    monkeypatch.setenv("GFL_READ_ONLY", "1")
+    for argv, act in ((("runs", "delete", str(run_id)), "delete"), (("runs", "import", str(path)), "import")):
+        code, out, err = run_cli(capsys, *argv, "--store", str(store.path))
+        assert code == 2 and out == ""
+        assert err == (f"python -m resnet: error: cannot {act} runs: this lab is read-only (GFL_READ_ONLY=1 on its "
+                       "server)\n")
+    assert [r.id for r in store.runs()] == [run_id]
+
+
+def test_runs_list_names_a_broken_run_and_lists_the_rest(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    import sqlite3
+
+    store = RunStore(tmp_path / "runs.db")
+    ids = [store.create_run(get_preset("vanishing").config, total_steps=3, blocks=[], layers=[], sample_shape=(2,),
+                            num_classes=3, device="cpu") for _ in range(2)]
+    store.finish(ids[0], "stopped", seconds=0.0)
+    with sqlite3.connect(store.path) as con:
+        con.execute("UPDATE runs SET config = '{' WHERE id = ?", (ids[0],))
+    code, out, err = run_cli(capsys, "runs", "list", "--store", str(store.path))
+    assert code == 0 and f"\n{ids[1]:>5}  " in out and f"\n{ids[0]:>5}  " not in out
+    assert f"run {ids[0]} " in err and "is broken" in err and f"`runs delete {ids[0]}` removes it" in err
+    code, out, _ = run_cli(capsys, "runs", "delete", str(ids[0]), "--store", str(store.path))
+    assert code == 0 and store.broken() == []

@@ -40,10 +40,12 @@ def fake_history(steps: np.ndarray, blocks: int = 3, layers: int = 5) -> ProbeHi
                         layer_grad_norm=np.arange(s * layers, dtype=np.float32).reshape(s, layers))
 
 
-def bare_run(store: RunStore, total: int = 10, **fields) -> int:
-    return store.create_run(TINY, total_steps=total, blocks=["block0", "block1", "block2"],
-                            layers=[f"l{i}" for i in range(5)], sample_shape=(2,), num_classes=3, device="cpu",
-                            **fields)
+LAYERS = ["stem.1", "blocks.0.fc", "blocks.1.fc", "blocks.2.fc", "head"]  # TINY's, as a run file must name them
+
+
+def bare_run(store: RunStore, total: int = 10, config: TrainConfig = TINY, **fields) -> int:
+    return store.create_run(config, total_steps=total, blocks=["block0", "block1", "block2"], layers=LAYERS,
+                            sample_shape=(2,), num_classes=3, device="cpu", **fields)
 
 
 class Payload:
@@ -115,7 +117,7 @@ def v1_store(path: Path, runs: int = 2) -> Path:
                 "INSERT INTO runs (name, sweep, config, status, started, steps, total_steps, device, blocks, layers, "
                 "sample_shape, num_classes) VALUES (?, NULL, ?, 'finished', 1.0, 2, 2, 'cpu', ?, ?, '[2]', 3)",
                 (f"old-{i}", json.dumps(TINY.to_dict()), json.dumps(["block0", "block1", "block2"]),
-                 json.dumps([f"l{k}" for k in range(5)])))
+                 json.dumps(LAYERS)))
             for step in (1, 2):
                 con.execute("INSERT INTO metrics VALUES (?, ?, ?, 0.5, NULL)", (cur.lastrowid, step, 1.0 / step))
                 con.executemany("INSERT INTO block_stats VALUES (?, ?, ?, 1, 2, 3, 4)",

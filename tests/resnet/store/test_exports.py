@@ -44,8 +44,7 @@ def test_export_and_import_carry_everything(tmp_path: Path) -> None:
 def test_a_pair_travels_as_a_pair(tmp_path: Path) -> None:
     store = RunStore()
     key = new_key()
-    plain = store.create_run(TINY.replace(residual=False), total_steps=5, blocks=["b"], layers=["l"],
-                             sample_shape=(2,), num_classes=3, device="cpu", pair=key)
+    plain = bare_run(store, config=TINY.replace(residual=False), pair=key)
     residual = bare_run(store, pair=key)
     bare_run(store)  # not of the pair
     assert [r.id for r in store.pair(key)] == [plain, residual]

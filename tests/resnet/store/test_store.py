@@ -184,3 +184,37 @@ def test_two_processes_write_one_store_without_locking_errors(tmp_path: Path) ->
     assert all(r.steps == 300 and r.status == "finished" for r in store.runs())
     assert store.integrity_check() == "ok"
     assert json.loads(json.dumps([r.to_dict() for r in store.runs()]))  # rows stay JSON-able
+
+
+def test_a_broken_run_never_hides_the_others() -> None:
+    store = RunStore()
+    good, bad, other = bare_run(store), bare_run(store), bare_run(store, sweep="s")
+    store.finish(bad, "stopped", seconds=0.0)
+    with sqlite3.connect(store.path) as con:
+        con.execute("UPDATE runs SET config = json_set(config, '$.model.depth', 'deep') WHERE id = ?", (bad,))
+    assert [r.id for r in store.runs()] == [other, good]
+    assert [r.id for r in store.runs(sweep="s")] == [other]
+    ((run_id, name, why),) = store.broken()
+    assert (run_id, name) == (bad, "res-3") and "has a config this version cannot read" in why
+    with pytest.raises(StoreError, match=f"run {bad} has a config this version cannot read"):
+        store.run(bad)
+    store.delete(bad)  # a broken run can still be removed
+    assert store.broken() == [] and len(store.runs()) == 2
+
+
+def test_read_only_refuses_delete_and_import_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RunStore()
+    run_id = bare_run(store)
+    store.finish(run_id, "finished", seconds=0.0)
+    path = store.export_run(run_id, tmp_path / "one.gflrun")
+    monkeypatch.setenv("GFL_READ_ONLY", "1")
+    for act, call in (("delete runs", lambda: store.delete(run_id)), ("import runs", lambda: store.import_run(path))):
+        with pytest.raises(StoreError, match=f"cannot {act}: this lab is read-only \\(GFL_READ_ONLY=1"):
+            call()
+    assert [r.id for r in store.runs()] == [run_id]
+    monkeypatch.setenv("GFL_READ_ONLY", "perhaps")
+    with pytest.raises(ValueError, match="GFL_READ_ONLY must be 1 or 0, got 'perhaps'"):
+        store.delete(run_id)
+    monkeypatch.setenv("GFL_READ_ONLY", "0")
+    store.delete(run_id)
+    assert store.runs() == []
