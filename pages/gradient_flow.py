@@ -13,7 +13,7 @@ from resnet.presets import PRESETS
 from resnet.query import CUSTOM, KNOBS, Setup, setup_from_query, setup_to_query
 from resnet.shortcuts import SHORTCUTS
 from resnet.store import RunStore, StoreError, default_store_path
-from resnet.trainer import FAMILIES, MAX_BATCH, MAX_STEPS, OPTIMIZERS, SCHEDULES, TrainConfig
+from resnet.trainer import FAMILIES, MAX_BATCH, MAX_STEPS, OPTIMIZERS, SCHEDULES, ModelSpec, TrainConfig
 from resnet.views import stored_view
 from viz.narrative import twin_metrics, twin_sentences
 from viz.run_figures import block_profile, curves, heatmaps
@@ -190,6 +190,13 @@ if st.session_state["gf_preset"] in PRESETS:
     st.markdown(PRESETS[st.session_state["gf_preset"]].summary)
 
 with st.expander("Network and training settings", expanded=st.session_state["gf_preset"] == CUSTOM):
+    arch = st.session_state[knob_key("arch")]  # set by a link from the Your model page; no widget of its own
+    if arch:
+        side = ModelSpec(arch=arch, input_size=st.session_state[knob_key("input_size")]).data_shape()["image_size"]
+        st.caption(f"Model: {arch} from the zoo (Your model page), at {side}×{side}, from its initial weights; the "
+                   "plain twin is the same model with every shortcut off. Family, depth, width, block, shortcut, "
+                   "pre-activation, normalisation and activation do not apply; choose a preset to return to the "
+                   "lab's nets.")
     c = st.columns(5)
     c[0].selectbox("Family", FAMILIES, key=knob_key("family"), on_change=on_knob,
                    format_func={"cnn": "CNN (CIFAR-style ResNet)", "mlp": "MLP stack"}.get)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -11,7 +13,14 @@ from pages.common import require_router
 from resnet import zoo
 from resnet.checkpoints import MAX_CHECKPOINT_BYTES
 from resnet.data import OFFLINE, default_root
-from resnet.yourmodel import JACOBIAN_ITERATIONS, MAX_JACOBIAN_ITERATIONS, MAX_PROBE_BATCH, PROBE_DATA, ProbeReport
+from resnet.yourmodel import (
+    JACOBIAN_ITERATIONS,
+    MAX_JACOBIAN_ITERATIONS,
+    MAX_PROBE_BATCH,
+    PROBE_DATA,
+    ProbeReport,
+    live_query,
+)
 from viz.yourmodel import block_profile_figure, spectra_figure
 
 require_router()
@@ -71,6 +80,14 @@ with right:
 if arch not in zoo.SWITCHABLE:
     st.info(f"{arch} is probed but has no shortcut switches: DenseNet's skips are concatenations, and removing one "
             "would change the channels every later layer takes.")
+else:
+    # A link, not st.page_link: the query string is the whole setup, and it works from any session or tab.
+    st.markdown(f"[:material/waves: Train live in the Gradient flow view](./?"
+                f"{urlencode(live_query(arch, input_size=int(size), data=data))})")
+    st.caption(f"{arch} against itself with every shortcut off, from the model's initial weights (an uploaded "
+               f"checkpoint is not carried over), on {DATA_LABELS.get(data if data != 'random' else 'digits')}."
+               + (" A CIFAR ResNet trains as the lab's own CIFAR ResNet of its depth, at the data's own size."
+                  if arch in zoo.CIFAR_RESNETS else ""))
 
 if st.button("Probe one batch", type="primary", disabled=chosen is None):
     weights, weights_key = chosen

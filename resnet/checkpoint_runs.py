@@ -44,7 +44,7 @@ class ImportedCheckpoint:
         return "\n".join(lines)
 
 
-def checkpoint_spec(arch: str, *, input_size: int = 0, residual: bool = True, zero_pad: str = zoo.CIFAR_ZERO_PAD
+def zoo_spec(arch: str, *, input_size: int = 0, residual: bool = True, zero_pad: str = zoo.CIFAR_ZERO_PAD
                     ) -> ModelSpec:
     """The ModelSpec that rebuilds zoo model `arch` (`residual` False: every shortcut off)."""
     choice("arch", arch, zoo.MODELS)
@@ -70,7 +70,7 @@ def import_checkpoint(store: RunStore, path: str | os.PathLike, *, arch: str, da
     ckpt = read_checkpoint(path)
     zero_pad = ((ckpt.config or {}).get("model", {}).get("zero_pad", "end") if ckpt.config
                 else zoo.CIFAR_ZERO_PAD)  # our own run files keep the placement they were trained with
-    spec = checkpoint_spec(arch, input_size=input_size, residual=not plain, zero_pad=zero_pad)
+    spec = zoo_spec(arch, input_size=input_size, residual=not plain, zero_pad=zero_pad)
     config = TrainConfig(model=spec, dataset=dataset, device="cpu", data_root=data_root)
     data = cached_dataset(dataset, "cpu", data_root, False, **spec.data_shape())
     if data.sample_shape[0] != 3:

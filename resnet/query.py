@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from resnet.data import IMAGE_DATASETS
 from resnet.presets import PRESETS, get_preset
-from resnet.trainer import MAX_STEPS, TrainConfig
+from resnet.trainer import MAX_STEPS, ModelSpec, TrainConfig
+from resnet.zoo import SWITCHABLE, TORCHVISION_MODELS
 
 CUSTOM = "custom"
 DEFAULT_PRESET = "vanishing"
@@ -19,6 +22,8 @@ KNOBS: dict[str, tuple[str, str, type]] = {
     "momentum": ("train", "momentum", float), "wd": ("train", "weight_decay", float),
     "schedule": ("train", "schedule", str),
     "batch": ("train", "batch_size", int), "seed": ("train", "seed", int),
+    # A torchvision model of resnet.zoo, trained against itself with every shortcut off.
+    "arch": ("model", "arch", str), "input_size": ("model", "input_size", int),
 }
 
 
@@ -66,6 +71,12 @@ def setup_from_query(params: dict[str, str], *, seed: int | None = None) -> Setu
             parsed[key] = _parse(KNOBS[key][2], text)
         except ValueError as err:
             warnings.append(f"ignored {key}={text!r}: {err}")
+    if parsed.get("arch") in TORCHVISION_MODELS and parsed["arch"] not in SWITCHABLE:
+        warnings.append(f"ignored arch={parsed.pop('arch')!r}: its skips are concatenations, not shortcut switches, "
+                        "so it has no plain twin to train against (the Your model page probes it)")
+    if parsed.get("arch") in TORCHVISION_MODELS:  # an arch replaces family, depth and switches: a CNN's defaults
+        data = config.dataset if config.dataset in IMAGE_DATASETS else IMAGE_DATASETS[0]
+        config = dataclasses.replace(config, model=ModelSpec(), dataset=data)
     config, refused = _apply(config, parsed)
     warnings += [f"ignored {key}={params[key]!r}: {err}" for key, err in refused.items()]
     steps = base.steps
@@ -93,7 +104,7 @@ def _apply(config: TrainConfig, values: dict) -> tuple[TrainConfig, dict[str, st
     except (ValueError, TypeError):
         pass
     # Choices that decide what the others may be go first: the data, then the family and block.
-    first = ("dataset", "family", "block")
+    first = ("dataset", "family", "block", "arch")
     pending = dict(sorted(values.items(), key=lambda kv: first.index(kv[0]) if kv[0] in first else len(first)))
     refused: dict[str, str] = {}
     while pending:

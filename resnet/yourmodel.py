@@ -27,10 +27,13 @@ from torchvision.models.densenet import _DenseLayer
 
 from resnet import zoo
 from resnet.blocks import ResidualUnit
+from resnet.checkpoint_runs import zoo_spec
 from resnet.checks import choice, int_in
 from resnet.data import IMAGE_DATASETS, load_dataset
 from resnet.foreign import SwitchableBasicBlock, SwitchableBottleneck
 from resnet.probes import Probe
+from resnet.query import CUSTOM, Setup, setup_to_query
+from resnet.trainer import TrainConfig
 
 PROBE_DATA = ("digits", "random", "cifar10", "mnist")  # cifar10 / mnist only from a local copy
 MAX_PROBE_BATCH = 64
@@ -38,6 +41,8 @@ JACOBIAN_ITERATIONS = 3  # power iterations per block: the leading singular valu
 MAX_JACOBIAN_ITERATIONS = 50
 JACOBIAN_VECTORS = 1  # singular values per block: each one more costs a full set of products
 IDENTITY_EXAMPLES = 2  # the identity holds per input; two examples keep batch norm's training mode meaningful
+LIVE_STEPS = 200  # a live run of a zoo model: long enough for the twins to part, short enough for a CPU
+LIVE_BATCH = 32
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet normalisation (the CIFAR layout uses it too)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -139,6 +144,21 @@ def probe_batch(arch: str, *, weights: str | bytes | None = None, num_classes: i
         act_std=row.act_std[0], layer_names=row.layer_names, layer_grad_norm=row.layer_grad_norm[0],
         identity_error=errors, sigma_skip=sigma_skip, sigma_plain=sigma_plain,
         weights_notes=info.notes if info else (), head_replaced=bool(info and info.head_replaced), seconds=seconds)
+
+
+def live_query(arch: str, *, input_size: int, data: str = "digits", batch: int = LIVE_BATCH,
+               steps: int = LIVE_STEPS) -> dict[str, str]:
+    """The Gradient flow page's query string that trains `arch` from its initial weights against itself with
+    every shortcut off.
+
+    A CIFAR ResNet trains as the lab's own `cifar_resnet` of its depth, at the data set's own size, with
+    option A's zero channels after the old ones (the link carries no zero-pad placement).
+    """
+    choice("model with shortcut switches", arch, zoo.SWITCHABLE)
+    cifar = arch in zoo.CIFAR_RESNETS
+    spec = zoo_spec(arch, input_size=0 if cifar else input_size, zero_pad="end")
+    dataset = data if data in IMAGE_DATASETS else IMAGE_DATASETS[0]  # random inputs have nothing to learn
+    return setup_to_query(Setup(CUSTOM, TrainConfig(model=spec, dataset=dataset, batch_size=batch), steps))
 
 
 def _classifier(net: torch.nn.Module) -> torch.nn.Linear:

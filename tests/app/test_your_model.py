@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 import torch
@@ -15,6 +16,9 @@ from streamlit.testing.v1 import AppTest
 from pages.common import ROUTED
 from resnet import zoo
 from resnet.jobs import JobServer
+from resnet.store import RunStore
+from tests.app.test_gradient_flow import app, button, progress_text, run_until  # noqa: F401 - app: the fixture
+from tests.app.test_gradient_flow import open_page as open_app
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "your_model.py")
 JOB_S = 240  # the longest a test waits for one probe (a CIFAR ResNet-20, on a shared 2-core machine)
@@ -92,3 +96,33 @@ def test_a_checkpoint_on_the_server_loads_and_a_wrong_one_is_named(server, tmp_p
     at = probe(run(at))
     assert "Probing failed: c20.pth holds" not in text(at)
     assert "does not fit cifar_resnet32" in text(at) and "layer1.3" not in text(at)
+
+
+def test_the_live_link_carries_the_chosen_model_and_says_it_starts_untrained() -> None:
+    at = open_page("resnet50")
+    at.number_input(key="ym_size").set_value(64)
+    at = run(at)
+    link = next(m.value for m in at.markdown if "Train live in the Gradient flow view" in m.value)
+    query = dict(parse_qsl(link.split("](./?", 1)[1].rstrip(")")))
+    assert (query["arch"], query["input_size"], query["dataset"], query["preset"]) == ("resnet50", "64", "digits",
+                                                                                       "custom")
+    assert "from the model's initial weights" in text(at)
+    at.selectbox(key="ym_arch").set_value("densenet121")
+    at = run(at)
+    assert not any("Train live" in m.value for m in at.markdown)  # no switches, no plain twin
+
+
+def test_a_zoo_model_trains_live_against_itself_with_every_shortcut_off(app) -> None:  # noqa: F811
+    at = open_app(app, {"preset": "custom", "arch": "resnet18", "input_size": "32", "dataset": "digits",
+                                  "batch": "32", "steps": "50"})
+    assert not at.exception and not at.warning
+    assert any("Model: resnet18 from the zoo (Your model page), at 32×32" in c.value for c in at.caption)
+    button(at, "Step").click().run()
+    at = run_until(at, lambda a: "step 1 of 50" in progress_text(a) and "paused" in progress_text(a), timeout=180)
+    view = at.session_state["gf_job"].view()
+    assert view.nets["residual"].shortcuts == [True] * 8
+    assert view.nets["plain"].shortcuts == [False] * 8
+    assert [len(view.nets[t].loss) for t in ("plain", "residual")] == [1, 1]  # one step of each twin
+    runs = {r.id: r for r in RunStore().runs()}
+    ids = at.session_state["gf_job"].run_ids
+    assert {runs[i].name for i in ids.values()} == {"resnet18", "resnet18-plain"}

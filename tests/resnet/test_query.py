@@ -64,3 +64,32 @@ def test_values_that_cannot_fit_are_refused_and_the_rest_kept() -> None:
     assert setup.config.model.family == "cnn" and setup.config.dataset == "digits"
     assert setup.config.model.depth == 50  # 50 = 6n+2 with n = 8, kept from the preset
     assert setup.warnings == ["ignored depth='21': depth 21 is not 6n+2 for basic blocks; try 20 or 26"]
+
+
+def test_a_zoo_model_opens_from_a_link_and_round_trips() -> None:
+    setup = setup_from_query({"preset": "custom", "arch": "resnet18", "input_size": "32", "dataset": "digits",
+                              "batch": "32", "steps": "50"})
+    assert not setup.warnings
+    model = setup.config.model
+    assert (model.arch, model.input_size, model.family, model.residual) == ("resnet18", 32, "cnn", True)
+    assert (setup.config.batch_size, setup.steps) == (32, 50)
+    # The default preset is an MLP on spirals: an arch starts from a CNN on image data instead.
+    assert PRESETS["vanishing"].config.dataset == "spirals" and setup.config.dataset == "digits"
+    query = setup_to_query(setup)
+    assert (query["arch"], query["input_size"]) == ("resnet18", "32")
+    back = setup_from_query(query)
+    assert (back.config, back.steps, back.warnings) == (setup.config, 50, [])
+
+
+@pytest.mark.parametrize(("query", "says"), [
+    ({"arch": "resnet19"}, "ignored arch='resnet19': unknown arch"),
+    ({"arch": "densenet121"}, "ignored arch='densenet121': its skips are concatenations"),
+    ({"arch": "resnet18", "input_size": "8"}, "ignored input_size='8': input_size must be between 32"),
+    ({"arch": "resnet18", "input_size": "big"}, "ignored input_size='big'"),
+    ({"input_size": "64"}, "ignored input_size='64': input_size applies to an arch"),
+])
+def test_bad_zoo_values_fall_back_with_one_warning_each(query: dict[str, str], says: str) -> None:
+    setup = setup_from_query({"preset": "custom", **query})
+    assert len(setup.warnings) == 1 and setup.warnings[0].startswith(says)
+    assert setup.config.model.input_size == 0
+    assert setup.config.model.arch == ("resnet18" if query.get("arch") == "resnet18" else "")
