@@ -1,14 +1,17 @@
-"""Seconds from pressing Train to the first gradient heatmap on screen, in Chromium, per preset.
+"""Train -> first gradient heatmap in Chromium, and the steps/s the page then shows, per preset.
 
-Usage: .venv/bin/python benchmarks/time_to_heatmap.py [preset ...] [--runs N]
+Usage: .venv/bin/python benchmarks/time_to_heatmap.py [preset ...] [--runs N] [--seconds S]
 Starts `streamlit run app.py` on a free port, opens /?preset=<slug> in a fresh browser context
-for every run, and prints the median and the spread.
+for every run, and prints the median and spread of the time to the first heatmap, the steps per
+second the page's own progress line advances over the next S seconds, and the summed rate of two
+sessions training at once (each in its own worker process).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -31,11 +34,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def step_on_page(page) -> int:
+    """The step the page's progress line reports."""
+    match = re.search(r"step (\d+) of", page.locator('[data-testid="stProgress"]').first.inner_text())
+    return int(match.group(1)) if match else 0
+
+
+def start_training(browser, url: str, preset: str):
+    """A fresh session on `preset`; returns (page, seconds from Train to the first heatmap)."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{url}/?preset={preset}&steps=100000")
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=120_000)
+    page.wait_for_timeout(500)
+    start = time.monotonic()
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer image', timeout=120_000)
+    return page, time.monotonic() - start
+
+
+def page_rates(pages, seconds: float) -> list[float]:
+    """Steps per second each page's progress line advances over `seconds`."""
+    first = [step_on_page(p) for p in pages]
+    start = time.monotonic()
+    pages[0].wait_for_timeout(seconds * 1000)
+    elapsed = time.monotonic() - start
+    return [(step_on_page(p) - f) / elapsed for p, f in zip(pages, first, strict=True)]
+
+
 def main() -> None:
     """Measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("presets", nargs="*", default=["vanishing", "bn-explodes"])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen(
@@ -51,23 +83,23 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        print(f"{'preset':<14} {'median s':>9} {'min s':>7} {'max s':>7}  (Train -> first heatmap, {args.runs} runs)")
+        print(f"{'preset':<14} {'median s':>9} {'min s':>7} {'max s':>7} {'steps/s':>8} {'2 sessions':>11}"
+              f"  (Train -> first heatmap over {args.runs} runs; page steps/s over {args.seconds:g} s)")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             for preset in args.presets:
-                times = []
+                times, rates = [], []
                 for _ in range(args.runs):
-                    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-                    page = context.new_page()
-                    page.goto(f"{url}/?preset={preset}")
-                    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=120_000)
-                    page.wait_for_timeout(500)
-                    start = time.monotonic()
-                    page.get_by_role("button", name="Train", exact=True).click()
-                    page.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer image', timeout=120_000)
-                    times.append(time.monotonic() - start)
-                    context.close()
-                print(f"{preset:<14} {statistics.median(times):>9.2f} {min(times):>7.2f} {max(times):>7.2f}")
+                    page, seconds = start_training(browser, url, preset)
+                    times.append(seconds)
+                    rates += page_rates([page], args.seconds)
+                    page.context.close()
+                pair = [start_training(browser, url, preset)[0] for _ in range(2)]
+                both = sum(page_rates(pair, args.seconds))
+                for page in pair:
+                    page.context.close()
+                print(f"{preset:<14} {statistics.median(times):>9.2f} {min(times):>7.2f} {max(times):>7.2f} "
+                      f"{statistics.median(rates):>8.1f} {both:>11.1f}")
             browser.close()
     finally:
         server.terminate()
