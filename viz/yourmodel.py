@@ -18,7 +18,7 @@ def block_profile_figure(names: Sequence[str], grad_norm: np.ndarray, input_grad
     fig.add_scatter(x=list(names), y=np.asarray(input_grad_norm, float), mode="lines+markers",
                     name="‖∂L/∂x‖ at input", line=dict(color="#1b9e77", dash="dot"))
     fig.update_yaxes(type="log", title_text="gradient norm")
-    fig.update_xaxes(title_text="block (input → output)", tickangle=-45)
+    fig.update_xaxes(title_text="block (input → output)", tickangle=-45, automargin=True, title_standoff=16)
     return styled(fig, title="Gradient norms per block, one batch", height=460)
 
 
@@ -30,5 +30,5 @@ def spectra_figure(names: Sequence[str], sigma_plain: np.ndarray, sigma_skip: np
     fig.add_scatter(x=list(names), y=np.asarray(sigma_plain, float)[:, 0], mode="markers",
                     name="without: σ₁(∂F/∂x)", marker=dict(color=PLAIN, size=9, symbol="diamond"))
     fig.update_yaxes(type="log", title_text="top singular value")
-    fig.update_xaxes(title_text="block (input → output)", tickangle=-45)
+    fig.update_xaxes(title_text="block (input → output)", tickangle=-45, automargin=True, title_standoff=16)
     return styled(fig, title="Largest singular value of each block's Jacobian", height=460)
