@@ -70,10 +70,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="vanishing", choices=sorted(PRESETS))
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto: where the twins train")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = PRESETS[args.preset].config.replace(device="cpu")
+    config = PRESETS[args.preset].config.replace(device=args.device)
     server = JobServer(cap=4, limit=8)
     try:
         results = {"a_bare": bare(config, args.seconds),
@@ -85,7 +86,8 @@ def main() -> None:
     ratios = {"b/a": results["b_one_job_with_reader"] / results["a_bare"],
               "2 jobs / 1 job": results["c_2_jobs"] / results["c_1_jobs"],
               "4 jobs / 2 jobs": results["c_4_jobs"] / results["c_2_jobs"]}
-    print(f"preset {args.preset}, {len(os.sched_getaffinity(0))} cores, load {os.getloadavg()[0]:.1f}")
+    print(f"preset {args.preset} on {args.device}, {len(os.sched_getaffinity(0))} cores, "
+          f"load {os.getloadavg()[0]:.1f}")
     for name, value in results.items():
         print(f"  {name:24s} {value:8.1f} twin steps/s")
     for name, value in ratios.items():

@@ -9,9 +9,8 @@ from pages.common import ensure_defaults, require_router
 from resnet.data import default_root
 from resnet.store import RunStore, StoreError
 from resnet.sweeps.grid import MAX_SEEDS, PAPER_DEPTHS, check_sweep, sweep_datasets
-from resnet.sweeps.ray_job import RaySweepJob
+from resnet.sweeps.jobs import RaySweepJob, SweepJob, sweep_job
 from resnet.sweeps.ray_tune import ray_address
-from resnet.sweeps.sequential import STALE_AFTER_S, SweepJob
 from resnet.trainer import TrainConfig
 from viz.degradation import (
     DepthResult,
@@ -67,9 +66,9 @@ def load_sweep(path: str, tag: str, signature: tuple) -> tuple:
 
 def start_sweep(store: RunStore, dataset: str, depths: list[int], nets: list[str], steps: int,
                 width: int, seeds: int, cluster: str | None) -> None:
-    """Validate the form and start the session's sweep, or say what is wrong."""
+    """Validate the form and start the session's sweep in worker processes, or say what is wrong."""
     residual = [n == "Residual" for n in nets]
-    previous = st.session_state.get("deg_job")
+    previous = sweep_job(st.session_state.get("deg_started", ""))
     if previous is not None and previous.alive:
         st.warning("This session's sweep is still training: stop it first, or wait for it to finish.")
         return
@@ -83,11 +82,10 @@ def start_sweep(store: RunStore, dataset: str, depths: list[int], nets: list[str
         else:
             job = SweepJob(store, base, sorted(depths), steps=int(steps), seeds=int(seeds), nets=residual)
         job.start()
-    except ValueError as err:
+    except ValueError as err:  # a bad knob, or the job server's line is full
         st.warning(str(err))
         return
-    st.session_state["deg_job"] = job
-    st.session_state["deg_sweep"] = job.tag
+    st.session_state["deg_started"] = st.session_state["deg_sweep"] = job.tag
 
 
 require_router()
@@ -96,7 +94,7 @@ st.title("Degradation: deeper plain nets train worse")
 st.markdown(
     "He et al. (2015) found that a 56-layer plain CNN has **higher training error** than a 20-layer one "
     "(Fig. 1): not overfitting, an optimisation difficulty. With shortcuts the deeper net is better (Fig. 6). "
-    "Train both kinds here, one after another on this machine, and see whether it happens on your screen."
+    "Train both kinds here, side by side on this machine's cores, and see whether it happens on your screen."
 )
 
 try:
@@ -105,8 +103,8 @@ except StoreError as err:
     st.error(str(err))
     st.stop()
 
-job: SweepJob | RaySweepJob | None = st.session_state.get("deg_job")
-running = job is not None and job.alive
+mine = sweep_job(st.session_state.get("deg_started", ""))
+running = mine is not None and mine.alive  # this session's sweep: one at a time
 
 with st.form("deg_form", border=True):
     c1, c2, c3, c4, c5, c6 = st.columns([1.2, 2, 1.4, 1, 1, 0.8])
@@ -131,19 +129,12 @@ if "cifar10" not in datasets:
                "`cifar-10-batches-py` folder); the app never downloads it.")
 if submitted:
     start_sweep(store, dataset, depths, nets, steps, width, seeds, address if on_ray else None)
-    job = st.session_state.get("deg_job")
-    running = job is not None and job.alive
-
-if running:
-    st.caption("Training runs in the background while this page is open; leave it for more than "
-               f"{STALE_AFTER_S / 60:.0f} minutes and the sweep stops (what it trained stays in the store).")
-    if st.button("Stop", key="deg_stop", help="stop after the current step; finished runs stay in the store"):
-        job.stop()
 
 sweeps = store.sweeps()
 tags = [t for t, _, _ in sweeps]
-if job is not None and job.tag not in tags:
-    tags.insert(0, job.tag)  # its first run is not in the store yet
+started = st.session_state.get("deg_started")
+if started and started not in tags and sweep_job(started) is not None:
+    tags.insert(0, started)  # its first run is not in the store yet
 if not tags:
     st.info("No sweep in the store yet: choose depths and press **Train**. Recorded sweeps (also from "
             "`python -m resnet sweep`) appear here, even after a restart.")
@@ -153,20 +144,30 @@ if st.session_state.get("deg_sweep") not in tags:
 tag = st.selectbox("Sweep", tags, key="deg_sweep", help="every sweep recorded in the run store, newest first")
 
 
-@st.fragment(run_every=1.0 if running else None)
+job = sweep_job(tag)
+watching = job is not None and job.alive
+if watching:
+    st.caption("The sweep trains in worker processes to its end, whether or not this tab stays open: "
+               "come back to this page to see it. Each running run takes one of the server's training slots.")
+    if st.button("Stop", key="deg_stop", help="stop this sweep after the current step, for everyone watching it; "
+                                              "what it trained stays in the store"):
+        job.stop()
+
+
+@st.fragment(run_every=1.0 if watching else None)
 def results(tag: str) -> None:
     """Progress and figures of one sweep, redrawn every second while it trains."""
-    live = job is not None and job.tag == tag
-    if live:
-        job.beat()
+    if job is not None:
         if job.alive:
             p = job.progress()
-            st.progress(p.fraction, text=p.text)
+            st.progress(min(1.0, p.fraction), text=p.text)
         elif job.state == "failed":
-            st.error(f"The sweep failed: {job.error}")
+            st.error(f"The sweep failed: {job.error or '; '.join(job.failures)}")
         elif job.state == "stopped":
             st.warning("The sweep was stopped; what it trained is kept below.")
-    if running and not job.alive:
+        for line in job.failures if job.state != "failed" else []:
+            st.warning(f"A run failed: {line}")
+    if watching and not job.alive:
         st.rerun()  # training ended: redraw the whole page once, without the timer
     runs = store.runs(sweep=tag)
     if not runs:

@@ -44,7 +44,7 @@ class LocalBackend:
                     for p in points]
             try:
                 while True:
-                    progress = [_progress(p, job, steps) for p, job in zip(points, jobs, strict=True)]
+                    progress = [run_progress(p, job, steps) for p, job in zip(points, jobs, strict=True)]
                     if on_progress is not None:
                         on_progress(progress)
                     if all(not job.alive for job in jobs):
@@ -67,8 +67,10 @@ def _with_run_ids(store: RunStore, tag: str, progress: list[RunProgress]) -> lis
     return [p if p.run_id is not None or p.pid not in ids else replace(p, run_id=ids[p.pid]) for p in progress]
 
 
-def _progress(point: GridPoint, job, steps: int) -> RunProgress:
-    """A job's progress as a sweep's run."""
+def run_progress(point: GridPoint, job, steps: int) -> RunProgress:
+    """A grid point's progress as a sweep's run: from its job once queued, else queued at step 0."""
+    if job is None:
+        return RunProgress(index=point.index, title=point.title, state="queued", step=0, steps=steps)
     p = job.progress
     result = job.result or {}
     state = result.get("status") if job.state == "done" and result else STATES.get(job.state, job.state)

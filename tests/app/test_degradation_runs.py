@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 from resnet.recording import record
 from resnet.store import RunRecorder, RunStore
+from resnet.sweeps.jobs import sweep_job
 from resnet.sweeps.sequential import run_sweep
 from resnet.trainer import TrainConfig, Trainer
-from tests.helpers import assert_no_exception, screenshot, wait_idle
+from tests.helpers import assert_no_exception, screenshot, wait_for, wait_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -48,10 +50,10 @@ def test_a_sweep_with_no_depth_is_refused_with_a_message() -> None:
     at.button(key="deg_train").click().run()
     assert not at.exception
     assert "choose at least one depth" in at.warning[0].value
-    assert "deg_job" not in at.session_state
+    assert "deg_started" not in at.session_state
 
 
-def test_train_runs_the_sweep_in_a_background_thread_and_draws_it() -> None:
+def test_train_runs_the_sweep_in_worker_processes_and_draws_it() -> None:
     at = page(DEGRADATION)
     at.multiselect(key="deg_depths").set_value([20])
     at.multiselect(key="deg_nets").set_value(["Plain"])
@@ -59,16 +61,37 @@ def test_train_runs_the_sweep_in_a_background_thread_and_draws_it() -> None:
     at.select_slider(key="deg_width").set_value(4)
     at.button(key="deg_train").click().run()
     assert not at.exception and not at.warning
-    job = at.session_state["deg_job"]
-    job._thread.join(timeout=300)
+    job = sweep_job(at.session_state["deg_started"])
+    assert wait_for(lambda: not job.alive, 300)
     assert job.state == "finished", job.error
     at.run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 3  # Fig. 1/6 curves, error against depth, Fig. 7
     (run,) = RunStore().runs(sweep=job.tag)
     assert (run.label, run.steps, run.status, run.config.model.width) == ("plain-20", 10, "finished", 4)
+    assert run.pid != os.getpid()  # trained in a worker, not in the server
     assert RunStore().responses(run.id) is not None
     assert "dL/dx at the first block" in texts(at)
+
+
+def test_a_sweep_outlives_its_tab_and_another_session_finds_and_stops_it() -> None:
+    first = page(DEGRADATION)
+    first.multiselect(key="deg_depths").set_value([20])
+    first.multiselect(key="deg_nets").set_value(["Plain"])
+    first.number_input(key="deg_steps").set_value(20_000)
+    first.select_slider(key="deg_width").set_value(4)
+    first.button(key="deg_train").click().run()
+    job = sweep_job(first.session_state["deg_started"])
+    del first  # the tab is closed: nobody beats for the sweep
+    assert wait_for(lambda: job.runs()[0].step >= 2, 120)
+    again = page(DEGRADATION)  # a new session opens the page
+    assert again.selectbox(key="deg_sweep").value == job.tag
+    assert "whether or not this tab stays open" in " ".join(c.value for c in again.caption)
+    again.button(key="deg_stop").click().run()
+    assert not again.exception
+    assert wait_for(lambda: not job.alive, 120) and job.state == "stopped"
+    (run,) = RunStore().runs(sweep=job.tag)
+    assert run.status == "stopped" and 2 <= run.steps < 20_000
 
 
 def test_a_recorded_sweep_reappears_from_the_store() -> None:

@@ -1,8 +1,7 @@
-"""Fig. 1's ordering on offline digits, and the sweep machinery that produces it (recorded, threaded)."""
+"""Fig. 1's ordering on offline digits, and the sweep machinery that produces it (recorded in turn)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import torch
 
 from resnet.store import RunStore
 from resnet.sweeps.grid import check_sweep, has_local_copy, sweep_datasets
-from resnet.sweeps.sequential import Progress, SweepJob, run_sweep
+from resnet.sweeps.sequential import Progress, run_sweep
 from resnet.trainer import TrainConfig, twin_trainer
 
 SMALL = TrainConfig(test_every=5).replace(width=2)
@@ -91,47 +90,3 @@ def test_local_copies_decide_the_data_sets(tmp_path: Path) -> None:
     assert sweep_datasets(tmp_path) == ["digits", "cifar10"]
     with pytest.raises(ValueError, match="choose one of: mnist, fashion_mnist, cifar10"):
         has_local_copy("digits", tmp_path)
-
-
-def wait_until(predicate, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def test_job_trains_in_a_thread_and_stops_on_request() -> None:
-    store = RunStore()
-    job = SweepJob(store, SMALL, [8, 14], steps=100_000)
-    assert job.state == "ready"
-    job.start()
-    wait_until(lambda: job.progress().step >= 2)
-    job.stop()
-    job._thread.join(timeout=120)
-    assert job.state == "stopped" and not job.alive
-    (run,) = store.runs(sweep=job.tag)  # the second depth never started
-    assert run.status == "stopped" and run.steps >= 2
-
-
-def test_job_stops_when_its_page_stops_polling() -> None:
-    job = SweepJob(RunStore(), SMALL, [8], steps=100_000, stale_after=0.5)
-    job.start()
-    job._thread.join(timeout=120)
-    assert job.state == "stopped"
-
-
-def test_jobs_are_capped_and_failures_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GFL_MAX_WORKERS", "2")  # the server-wide cap shared with the live twins
-    jobs = [SweepJob(RunStore(), SMALL, [8], steps=100_000) for _ in range(2)]
-    for j in jobs:
-        j.start()
-    try:
-        with pytest.raises(ValueError, match="2 sessions are training right now"):
-            SweepJob(RunStore(), SMALL, [8], steps=5).start()
-    finally:
-        for j in jobs:
-            j.stop()
-        for j in jobs:
-            j._thread.join(timeout=120)
-    with pytest.raises(ValueError, match="no local copy of cifar10 under /nonexistent; choose one of: digits"):
-        SweepJob(RunStore(), SMALL.replace(dataset="cifar10", data_root="/nonexistent"), [8], steps=5)
