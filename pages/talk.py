@@ -19,7 +19,8 @@ require_router()
 HEATMAP_POINTS = 400  # columns per heatmap: smooth, and quick to send at each tick
 FIGURE_HEIGHT = 470  # px: with the one-line bar above, inside 1024x768 and 1280x720 windows
 REPLAY_TICK_S = 0.3
-REPLAY_TICKS = 40  # a replay plays its run in this many ticks
+REPLAY_SECONDS = {"in 5 s": 5, "in 15 s": 15, "in 30 s": 30}  # how long Play takes over the whole run
+DEFAULT_SPEED = "in 15 s"
 LIVE_TICK_S = 0.5
 LIVE_STATES = ("starting", "training", "queued")
 PRESENTER_CSS = """<style>
@@ -36,7 +37,7 @@ BLANK_CSS = """<style>[data-testid="stApp"] {background: #000 !important;}
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def load_view(path: str, run_id: int, signature: tuple) -> RunView:
-    """A stored run (with its twin) as a RunView; `signature` changes whenever the run does."""
+    """A stored run (with its twin) as a RunView; `signature` (key, steps, status) changes whenever the run does."""
     return stored_view(RunStore(path), run_id, max_points=HEATMAP_POINTS)
 
 
@@ -87,7 +88,7 @@ def scene_view(scene: Scene, path: str) -> tuple[RunView | None, str]:
             return None, ""
     except StoreError as err:
         return None, f"This scene's {scene.source} is missing: {err}"
-    return load_view(path, info.id, (info.id, info.steps, info.status)), ""
+    return load_view(path, info.id, (info.key, info.steps, info.status)), ""
 
 
 def draw_scene(view: RunView, key: str) -> None:
@@ -107,21 +108,32 @@ def sentences(view: RunView) -> None:
 
 
 def replay(view: RunView, number: int) -> RunView:
-    """Replay a stored run, the cursor advancing on its own to the run's end."""
+    """Show a stored run whole at once; Play (or "p") replays it from step 1 at the speed the presenter picks.
+
+    The scene opens on the finished record, so its figure is drawn in one go: a replay timer running
+    from the first frame would redraw the whole figure every tick while the browser is still loading it.
+    """
     end = max(view.step, 1)
     if st.session_state.get("talk_cursor_scene") != number:
-        st.session_state["talk_cursor_scene"], st.session_state["talk_cursor"] = number, 1
-    playing = st.session_state["talk_cursor"] < end
+        st.session_state.update(talk_cursor_scene=number, talk_cursor=end)
+    ticking = st.session_state["talk_cursor"] < end
 
-    @st.fragment(run_every=REPLAY_TICK_S if playing else None)
+    @st.fragment(run_every=REPLAY_TICK_S if ticking else None)
     def frames() -> None:
         cursor = st.session_state["talk_cursor"]
-        draw_scene(view.upto(cursor), "talk_main")
-        st.caption(f"replay · step {cursor} of {view.step} · recorded, no training")
+        if (cursor < end) != ticking:  # Play reran the fragment alone, or the replay reached the end
+            st.rerun(scope="app")
+        draw_scene(view if cursor >= end else view.upto(cursor), "talk_main")
+        row = st.columns([5, 1.4, 2.6], vertical_alignment="center")
+        row[0].caption(f"replay · step {cursor} of {view.step} · recorded, no training")
+        row[1].button("Play", icon=":material/replay:", shortcut="P", key="talk_play", width="stretch",
+                      help="replay the run from step 1 (p)", on_click=st.session_state.update,
+                      kwargs={"talk_cursor": 1})
+        row[2].segmented_control("Replay speed", list(REPLAY_SECONDS), key="talk_speed", default=DEFAULT_SPEED,
+                                 required=True, label_visibility="collapsed")
         if cursor < end:
-            st.session_state["talk_cursor"] = min(end, cursor + max(1, end // REPLAY_TICKS))
-        elif playing:
-            st.rerun(scope="app")  # the end: stop the timer
+            seconds = REPLAY_SECONDS[st.session_state["talk_speed"]]
+            st.session_state["talk_cursor"] = min(end, cursor + max(1, round(end * REPLAY_TICK_S / seconds)))
 
     frames()
     return view.upto(st.session_state["talk_cursor"])
