@@ -238,6 +238,7 @@ class JobServer:
 
     # -- the reader thread -----------------------------------------------------------------------
     def _loop(self) -> None:
+        last_tick = 0.0
         while not self._closed:
             with self._lock:
                 conns = {job.conn: job for job in self._jobs if job.conn is not None}
@@ -251,7 +252,9 @@ class JobServer:
                         self._wake_r.recv_bytes()
                     continue
                 self._read(conns[conn])
-            self._tick()
+            if time.monotonic() - last_tick >= TICK_S:
+                last_tick = time.monotonic()
+                self._tick()
 
     def _read(self, job: Job) -> None:
         try:
@@ -294,7 +297,9 @@ class JobServer:
             if isinstance(job, TwinsJob):
                 if stale > self.stop_after:
                     self.stop(job)
-                elif stale > self.pause_after and job.training and job.state != "queued":
+                elif stale > self.pause_after and job.state == "training" and not job.pending:
+                    # Once: a pause still in flight is not sent again (the worker's rows arrive before its
+                    # new state, and every pause would otherwise answer with rows that ask for another).
                     job.send(("pause", "paused: nobody is watching this session"))
 
     # -- shutting down ----------------------------------------------------------------------------

@@ -136,6 +136,30 @@ def test_a_stale_heartbeat_pauses_then_ends_the_job(make_server) -> None:
     assert not pid_running(job.pid)
 
 
+def test_an_unwatched_recording_job_is_paused_once_not_again_and_again(make_server, tmp_path: Path) -> None:
+    """Each pause commits to the store and answers with rows before its state: the server must not take those
+    rows for "still training" and ask again, or the worker spins on pauses at a full core."""
+    server = make_server(pause_after=0.3, stop_after=60)
+    job = server.twins(TINY, 100_000, store=tmp_path / "runs.db")
+    job.train()
+
+    def watched_training() -> bool:
+        job.heartbeat()
+        return job.state == "training" and bool(job.run_ids)
+
+    assert wait_for(watched_training, 60), job.state
+    assert wait_for(lambda: job.state == "paused", 10), job.state
+    sent = job.sent
+    time.sleep(2.0)  # four pause deadlines later
+    assert job.sent == sent and job.state == "paused"
+    with open(f"/proc/{job.pid}/stat") as f:
+        ticks = sum(int(v) for v in f.read().split(")")[-1].split()[11:13])
+    time.sleep(1.0)
+    with open(f"/proc/{job.pid}/stat") as f:
+        busy = sum(int(v) for v in f.read().split(")")[-1].split()[11:13]) - ticks
+    assert busy < 30, f"the paused worker used {busy} clock ticks in one second"  # 100 ticks: a full core
+
+
 def test_the_cap_puts_a_second_pair_in_line_rather_than_refusing_it(make_server) -> None:
     server = make_server(cap=1)
     first = server.twins(TINY, 100_000)
