@@ -139,6 +139,16 @@ import_ui(store)
 notice = st.session_state.pop("runs_notice", None)
 if notice is not None:
     getattr(st, notice[0])(notice[1])
+broken = store.broken()
+if broken:  # listed apart, with their reason: the rest of the store still reads as it should
+    refused = read_only_reason("delete runs")
+    with st.expander(f"{len(broken)} run{'s' if len(broken) > 1 else ''} in this store cannot be read",
+                     expanded=True, icon=":material/warning:"):
+        for run_id, name, why in broken:
+            c = st.columns([6, 1.4], vertical_alignment="center")
+            c[0].warning(f"Run #{run_id} ({name}): {why}")
+            c[1].button("Delete it", key=f"runs_delete_broken_{run_id}", on_click=delete_run,
+                        args=(str(store.path), run_id), disabled=refused is not None, help=refused)
 if not runs:
     st.info("No runs yet. Train some on the **Gradient flow** or **Degradation** page, or with "
             "`python -m resnet train` (`python -m resnet train --help`), then come back.")

@@ -12,10 +12,9 @@ import time
 from dataclasses import dataclass
 
 from resnet import zoo
-from resnet.analysis.pairs import error_rate
 from resnet.checkpoints import read_checkpoint
 from resnet.checks import choice, flag, int_in
-from resnet.data import IMAGE_DATASETS
+from resnet.data import IMAGE_DATASETS, error_on_test_set
 from resnet.probes import layer_weights
 from resnet.store import RunStore
 from resnet.trainer import ModelSpec, TrainConfig, cached_dataset
@@ -78,7 +77,7 @@ def import_checkpoint(store: RunStore, path: str | os.PathLike, *, arch: str, da
     net = zoo.model(arch, weights=ckpt, num_classes=data.num_classes)
     if plain:
         net.set_shortcut(None, False)
-    error = error_rate(net.eval(), data)
+    error = error_on_test_set(net.eval(), data)
     info = net.weights_info
     run_id = store.create_run(config, total_steps=1, blocks=net.block_names(),
                               layers=[n for n, _ in layer_weights(net)], sample_shape=data.sample_shape,

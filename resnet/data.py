@@ -222,3 +222,21 @@ def augment_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> to
     cols = torch.where(flip[:, None, None], cols.flip(-1), cols)
     batch = torch.arange(b, device=x.device)[:, None, None]
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def eval_chunks(data: Dataset, size: int = 1024):
+    """The test set in chunks of `size`, so a large one never needs one huge forward."""
+    for start in range(0, len(data.test_y), size):
+        yield data.test_x[start : start + size], data.test_y[start : start + size]
+
+
+@torch.no_grad()
+def error_on_test_set(net: torch.nn.Module, data: Dataset, *, amp: bool = False) -> float:
+    """Fraction of the test set `net` gets wrong, in its current mode; one host sync, at the end."""
+    device = data.test_x.device
+    wrong = torch.zeros((), device=device, dtype=torch.long)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        for x, y in eval_chunks(data):
+            wrong += (net(x).argmax(dim=1) != y).sum()
+    return wrong.item() / len(data.test_y)
+

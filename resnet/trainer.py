@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from resnet import zoo
 from resnet.checks import choice, flag, float_in, int_in
-from resnet.data import DATASETS, IMAGE_DATASETS, Batches, Dataset, load_dataset
+from resnet.data import DATASETS, IMAGE_DATASETS, Batches, Dataset, error_on_test_set, load_dataset
 from resnet.devices import resolve_device
 from resnet.layers import ACTS, NORMS
 from resnet.nets import (
@@ -332,14 +332,8 @@ class Trainer:
     def evaluate(self) -> float:
         """Score the test set now and record it against the current step."""
         self.model.eval()
-        wrong = torch.zeros((), device=self.device)
-        x_all, y_all = self.data.test_x, self.data.test_y
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._amp):
-            for start in range(0, len(x_all), 1024):
-                logits = self.model(x_all[start : start + 1024])
-                wrong += (logits.argmax(dim=1) != y_all[start : start + 1024]).sum()
+        err = error_on_test_set(self.model, self.data, amp=self._amp)
         self.model.train()
-        err = wrong.item() / len(x_all)
         self.test_steps.append(self.step_count)
         self.test_error.append(err)
         return err

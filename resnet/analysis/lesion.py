@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from resnet.analysis.pairs import Pair, in_chunks
+from resnet.analysis.pairs import Pair
 from resnet.blocks import ResidualUnit
 from resnet.checks import int_in
+from resnet.data import eval_chunks
 from resnet.nets import ResidualNet
 from resnet.shortcuts import ZeroPadShortcut
 
@@ -76,7 +77,7 @@ def lesioned_logits(net: ResidualNet, x: torch.Tensor, deleted: Collection[int])
 
 def lesion_accuracy(net: ResidualNet, pair: Pair, deleted: Collection[int]) -> float:
     """Test accuracy of `net` with `deleted` blocks removed."""
-    right = sum(int((lesioned_logits(net, x, deleted).argmax(1) == y).sum()) for x, y in in_chunks(pair.data))
+    right = sum(int((lesioned_logits(net, x, deleted).argmax(1) == y).sum()) for x, y in eval_chunks(pair.data))
     return right / len(pair.data.test_y)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from resnet.checks import choice
-from resnet.data import Dataset
+from resnet.data import Dataset, error_on_test_set
 from resnet.devices import resolve_device
 from resnet.nets import ResidualNet
 from resnet.recording import record
@@ -193,7 +193,7 @@ def freeze_pair(plain: ResidualNet, residual: ResidualNet, data: Dataset, config
     digest = hashlib.sha256(data.name.encode())
     for net in (plain, residual):
         net.eval().requires_grad_(False)
-        errors.append(error_rate(net, data))
+        errors.append(error_on_test_set(net, data))
         for name, tensor in net.state_dict().items():
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
@@ -213,18 +213,6 @@ def check_twins(plain: ResidualNet, residual: ResidualNet) -> None:
 
 
 @torch.no_grad()
-def error_rate(net: ResidualNet, data: Dataset) -> float:
-    """Fraction of the test set `net` gets wrong (in its current mode)."""
-    wrong = sum(int((net(x).argmax(1) != y).sum()) for x, y in in_chunks(data))
-    return wrong / len(data.test_y)
-
-
-def in_chunks(data: Dataset, size: int = 1024):
-    """The test set in chunks of `size`, so a large one never needs one huge forward."""
-    for start in range(0, len(data.test_y), size):
-        yield data.test_x[start : start + size], data.test_y[start : start + size]
-
-
 def working_copy(net: ResidualNet) -> ResidualNet:
     """A private copy of a frozen net, for analyses that hook or reparametrise modules."""
     return copy.deepcopy(net)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,19 @@ def test_a_corrupt_store_is_a_message_not_a_traceback(tmp_path: Path, monkeypatc
     for path in (DEGRADATION, RUNS):
         at = page(path)
         assert "not a valid run store" in at.error[0].value
+
+
+def test_runs_page_lists_a_broken_run_apart_and_deletes_it() -> None:
+    plain, res = recorded_runs()
+    with sqlite3.connect(RunStore().path) as con:
+        con.execute("UPDATE runs SET config = json_set(config, '$.model.depth', 'deep') WHERE id = ?", (plain,))
+    at = page(RUNS)
+    assert not at.exception and at.selectbox(key="runs_run").value == res  # the good run still draws
+    assert len(at.get("plotly_chart")) == 3
+    (warning,) = [w.value for w in at.warning if f"Run #{plain}" in w.value]
+    assert "has a config this version cannot read" in warning
+    at.button(key=f"runs_delete_broken_{plain}").click().run()
+    assert not at.exception and RunStore().broken() == [] and [r.id for r in RunStore().runs()] == [res]
 
 
 def test_runs_page_empty_store() -> None:

@@ -84,7 +84,8 @@ def test_a_killed_trial_fails_alone_and_resume_redoes_it(cluster) -> None:
     assert dead.message and 1 <= dead.steps < 400 and store.integrity_check() == "ok"
     again = run_grid(store, grid, RayBackend(), tag="k", resume=True)
     assert (again.trained, again.skipped) == (1, 1)
-    assert [r.status for r in again.rows] == ["finished", "finished"] and dead.id not in {r.run_id for r in again.rows}
+    assert [r.status for r in again.rows] == ["finished", "finished"], [store.run(r.run_id).message for r in again.rows]
+    assert dead.id not in {r.run_id for r in again.rows}
 
 
 def test_ctrl_c_stops_every_trial_and_marks_its_run_stopped(cluster) -> None:
