@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from pages.common import ensure_defaults, require_router
@@ -12,10 +11,8 @@ from resnet.sweeps.grid import MAX_SEEDS, PAPER_DEPTHS, check_sweep, sweep_datas
 from resnet.sweeps.jobs import RaySweepJob, SweepJob, sweep_job
 from resnet.sweeps.ray_tune import ray_address
 from resnet.trainer import TrainConfig
+from resnet.views import sweep_view
 from viz.degradation import (
-    DepthResult,
-    ErrorCurve,
-    ResponseCurve,
     degradation_text,
     error_curves_figure,
     error_vs_depth_figure,
@@ -23,45 +20,15 @@ from viz.degradation import (
     response_std_figure,
     responses_text,
 )
+from viz.sweepview import SweepView
 
 WIDTHS = (4, 8, 16)  # first-stage filters; the paper uses 16, width 8 keeps a CPU sweep in minutes
 
 
-@st.cache_data(max_entries=32)
-def load_sweep(path: str, tag: str, signature: tuple) -> tuple:
-    """A sweep's (curves, results, responses, table rows, (deepest plain net, dL/dx first/last block)).
-
-    `signature` (ids, steps, statuses) changes whenever the runs do.
-    """
-    store = RunStore(path)
-    runs = sorted(store.runs(sweep=tag), key=lambda r: (r.config.seed, r.residual, r.depth))
-    first_seed = min((r.config.seed for r in runs), default=0)
-    curves, results, responses, table = [], [], [], []
-    for r in runs:
-        m = store.metrics(r.id)
-        s = store.summary(r.id)
-        if len(m.steps):
-            curves.append(ErrorCurve(r.depth, r.residual, m.steps, m.train_error, m.test_steps, m.test_error))
-        if r.status in ("finished", "stopped") and r.steps:
-            results.append(DepthResult(r.depth, r.residual, s.train_error, s.test_error))
-        resp = store.responses(r.id)
-        if resp is not None:
-            responses.append(ResponseCurve(r.depth, r.residual, resp[1]))
-        table.append({"run": r.id, "net": r.label, "seed": r.config.seed, "status": r.status,
-                      "steps": f"{r.steps}/{r.total_steps}", "training error": s.train_error,
-                      "test error": s.test_error, "seconds": round(r.seconds, 1),
-                      "it/s": round(r.steps / r.seconds, 1) if r.seconds else None})
-    plain = [r for r in runs if not r.residual and r.steps and r.config.seed == first_seed]
-    gradient = None
-    if plain:
-        deepest = max(plain, key=lambda r: r.depth)
-        h = store.history(deepest.id, max_points=200)
-        if len(h) and h.input_grad_norm.shape[1] > 1:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = h.input_grad_norm[:, 0] / h.input_grad_norm[:, -1]
-            ratio = ratio[np.isfinite(ratio)]
-            gradient = (deepest.label, float(np.median(ratio)) if len(ratio) else float("nan"))
-    return curves, results, responses, table, gradient
+@st.cache_data(max_entries=32, show_spinner=False)
+def load_sweep(path: str, tag: str, signature: tuple) -> SweepView:
+    """Sweep `tag` of the store at `path`; `signature` (ids, steps, statuses) changes whenever its runs do."""
+    return sweep_view(RunStore(path), tag)
 
 
 def start_sweep(store: RunStore, dataset: str, depths: list[int], nets: list[str], steps: int,
@@ -173,25 +140,24 @@ def results(tag: str) -> None:
     if not runs:
         st.caption("Waiting for the first steps...")
         return
-    curves, results, responses, table, gradient = load_sweep(str(store.path), tag,
-                                                            tuple((r.id, r.steps, r.status) for r in runs))
-    if curves:
-        st.plotly_chart(error_curves_figure(curves), key=f"deg_curves_{tag}")
-    for line in degradation_text(results):
+    view = load_sweep(str(store.path), tag, tuple((r.id, r.steps, r.status) for r in runs))
+    if view.curves:
+        st.plotly_chart(error_curves_figure(view.curves), key=f"deg_curves_{tag}")
+    for line in degradation_text(view.results):
         st.markdown(f"- {line}")
-    if gradient is not None:
-        st.markdown(gradient_text(*gradient))
+    if view.gradient is not None:
+        st.markdown(gradient_text(*view.gradient))
     left, right = st.columns([3, 2])
     with left:
-        if results:
-            st.plotly_chart(error_vs_depth_figure(results), key=f"deg_depth_{tag}")
+        if view.results:
+            st.plotly_chart(error_vs_depth_figure(view.results), key=f"deg_depth_{tag}")
     with right:
-        st.dataframe(table, hide_index=True,
+        st.dataframe(view.table, hide_index=True,
                      column_config={"training error": st.column_config.NumberColumn(format="percent"),
                                     "test error": st.column_config.NumberColumn(format="percent")})
-    if responses:
-        st.plotly_chart(response_std_figure(responses), key=f"deg_resp_{tag}")
-        for line in responses_text(responses):
+    if view.responses:
+        st.plotly_chart(response_std_figure(view.responses), key=f"deg_resp_{tag}")
+        for line in responses_text(view.responses):
             st.markdown(f"- {line}")
     else:
         st.caption("Fig. 7 appears when a net has finished training.")

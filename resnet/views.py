@@ -1,4 +1,4 @@
-"""RunViews of stored runs: a run, or the pair it belongs to, read from the store as the live view draws it."""
+"""Views of stored runs as plain data: a run or its pair as a RunView, a sweep as a SweepView."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 
 from resnet.store import MAX_POINTS, RunInfo, RunStore, StoreError
 from viz.runview import NetView, RunView, shortcuts_at
+from viz.sweepview import DepthResult, ErrorCurve, ResponseCurve, SweepView
 
 
 def role_of(info: RunInfo) -> str:
@@ -60,3 +61,39 @@ def stored_view(store: RunStore, run_id: int, *, max_points: int = MAX_POINTS) -
         except StoreError:
             pass  # its twin was deleted: show the run alone
     return runs_view(store, {role_of(info): info}, max_points=max_points)
+
+
+def sweep_view(store: RunStore, tag: str) -> SweepView:
+    """Sweep `tag` as one SweepView: every run's curves, the final errors of those that ended, Fig. 7's
+    responses, a table row a run, and the median dL/dx ratio (first/last block) of its deepest plain net."""
+    runs = sorted(store.runs(sweep=tag), key=lambda r: (r.config.seed, r.residual, r.depth))
+    first_seed = min((r.config.seed for r in runs), default=0)
+    curves, results, responses, table = [], [], [], []
+    for r in runs:
+        m = store.metrics(r.id)
+        s = store.summary(r.id)
+        if len(m.steps):
+            curves.append(ErrorCurve(r.depth, r.residual, m.steps, m.train_error, m.test_steps, m.test_error))
+        if r.status in ("finished", "stopped") and r.steps:
+            results.append(DepthResult(r.depth, r.residual, s.train_error, s.test_error))
+        resp = store.responses(r.id)
+        if resp is not None:
+            responses.append(ResponseCurve(r.depth, r.residual, resp[1]))
+        table.append({"run": r.id, "net": r.label, "seed": r.config.seed, "status": r.status,
+                      "steps": f"{r.steps}/{r.total_steps}", "training error": s.train_error,
+                      "test error": s.test_error, "seconds": round(r.seconds, 1),
+                      "it/s": round(r.steps / r.seconds, 1) if r.seconds else None})
+    plain = [r for r in runs if not r.residual and r.steps and r.config.seed == first_seed]
+    return SweepView(tag, curves, results, responses, table,
+                     _gradient(store, max(plain, key=lambda r: r.depth)) if plain else None)
+
+
+def _gradient(store: RunStore, info: RunInfo) -> tuple[str, float] | None:
+    """(label, median over training of dL/dx at the first block over the last) of one run, if recorded."""
+    h = store.history(info.id, max_points=200)
+    if not len(h) or h.input_grad_norm.shape[1] < 2:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = h.input_grad_norm[:, 0] / h.input_grad_norm[:, -1]
+    ratio = ratio[np.isfinite(ratio)]
+    return info.label, float(np.median(ratio)) if len(ratio) else float("nan")

@@ -1,7 +1,7 @@
 """The folders are the architecture, transitively: what a module imports through other project modules counts.
 
 viz/ draws (no torch, streamlit, captum or torchvision, nothing of resnet/); resnet/'s library
-computes (no streamlit or plotly, nothing of viz/ but the numpy-only data module viz/runview.py);
+computes (no streamlit or plotly, nothing of viz/ but the numpy-only data modules viz/runview.py and viz/sweepview.py);
 the front ends (the Streamlit router and pages, the CLI and the modules it uses only for figure
 export) may import both.
 """
@@ -17,7 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FRONT_ENDS = {"app", "pages", "resnet.__main__", "resnet.cli", "resnet.cli_figures"}  # modules or packages
-SHARED = {"viz", "viz.runview"}  # the data module resnet/ may use (and the package it lives in)
+# The numpy-only data modules resnet/ builds and viz/ draws (and the package they live in): a run or
+# pair (RunView) and a depth sweep (SweepView), so the engine hands over data the figures take as is.
+SHARED = {"viz", "viz.runview", "viz.sweepview"}
 FORBIDDEN = {  # folder: (outside packages, project module prefixes) its modules never reach
     "viz": ({"torch", "streamlit", "captum", "torchvision"}, {"resnet"}),
     "resnet": ({"streamlit", "plotly"}, {"viz"}),

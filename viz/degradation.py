@@ -1,58 +1,17 @@
-"""Figures of the degradation page: Fig. 1/6 (error against iterations and depth) and Fig. 7 (responses)."""
+"""Figures of a depth sweep (a SweepView): Fig. 1/6 (error against iterations and depth), Fig. 7 (responses)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from viz.sweepview import DepthResult, ErrorCurve, ResponseCurve
 from viz.theme import styled, twin_color
 
 PANEL_TITLES = {False: "Plain networks", True: "ResNets"}
-
-
-@dataclass(frozen=True)
-class ErrorCurve:
-    """One net's training error (per batch) and test error against iterations."""
-
-    depth: int
-    residual: bool
-    steps: np.ndarray  # (S,) iterations
-    train_error: np.ndarray  # (S,) fraction of the batch misclassified
-    test_steps: np.ndarray  # (T,)
-    test_error: np.ndarray  # (T,) fraction of the test set misclassified
-
-    @property
-    def label(self) -> str:
-        """"plain-56" or "ResNet-56", the paper's names."""
-        return f"{'ResNet' if self.residual else 'plain'}-{self.depth}"
-
-
-@dataclass(frozen=True)
-class DepthResult:
-    """Final errors of one trained net (one seed)."""
-
-    depth: int
-    residual: bool
-    train_error: float  # mean over the last 10% of steps
-    test_error: float | None
-
-
-@dataclass(frozen=True)
-class ResponseCurve:
-    """Std of each layer's response of one net, input to output (Fig. 7)."""
-
-    depth: int
-    residual: bool
-    std: np.ndarray  # (L,)
-
-    @property
-    def label(self) -> str:
-        """The paper's name of the net."""
-        return f"{'ResNet' if self.residual else 'plain'}-{self.depth}"
 
 
 def _mix(hex_color: str, amount: float) -> str:
