@@ -95,6 +95,39 @@ def test_a_sweep_outlives_its_tab_and_another_session_finds_and_stops_it() -> No
     assert run.status == "stopped" and 2 <= run.steps < 20_000
 
 
+def test_seeds_train_one_run_each_and_the_table_shows_them() -> None:
+    at = page(DEGRADATION)
+    at.multiselect(key="deg_depths").set_value([20])
+    at.multiselect(key="deg_nets").set_value(["Plain"])
+    at.number_input(key="deg_steps").set_value(10)
+    at.select_slider(key="deg_width").set_value(4)
+    at.number_input(key="deg_seeds").set_value(2)
+    at.button(key="deg_train").click().run()
+    job = sweep_job(at.session_state["deg_started"])
+    assert wait_for(lambda: not job.alive, 300) and job.state == "finished", job.error
+    at.run()
+    runs = RunStore().runs(sweep=job.tag)
+    assert sorted(r.config.seed for r in runs) == [0, 1] and {r.status for r in runs} == {"finished"}
+    assert sorted(at.dataframe[0].value["seed"]) == [0, 1]
+
+
+def test_an_unreachable_ray_cluster_is_one_line_that_suggests_the_local_backend(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GFL_RAY_ADDRESS", "127.0.0.1:9")  # nothing listens on the discard port
+    at = page(DEGRADATION)
+    at.toggle(key="deg_ray").set_value(True)
+    at.multiselect(key="deg_depths").set_value([20])
+    at.number_input(key="deg_steps").set_value(10)
+    at.button(key="deg_train").click().run()
+    job = sweep_job(at.session_state["deg_started"])
+    assert type(job).__name__ == "RaySweepJob" and job.address == "127.0.0.1:9"
+    assert wait_for(lambda: not job.alive, 60) and job.state == "failed"
+    at.run()
+    (error,) = [e.value for e in at.error]
+    assert "127.0.0.1:9" in error and "--backend local" in error and "\n" not in job.error
+    assert RunStore().runs(sweep=job.tag) == []
+
+
 def test_a_recorded_sweep_reappears_from_the_store() -> None:
     rows = run_sweep(RunStore(), SMALL, [8, 14], steps=12)
     at = page(DEGRADATION)
