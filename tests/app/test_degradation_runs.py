@@ -32,6 +32,16 @@ def page(path: str) -> AppTest:
     return at
 
 
+def fill_sweep(at: AppTest, *, steps: int, seeds: int = 1) -> AppTest:
+    """Set the Degradation form to one plain net at depth 20, width 4, and press Train."""
+    at.multiselect(key="deg_depths").set_value([20])
+    at.multiselect(key="deg_nets").set_value(["Plain"])
+    at.number_input(key="deg_steps").set_value(steps)
+    at.select_slider(key="deg_width").set_value(4)
+    at.number_input(key="deg_seeds").set_value(seeds)
+    return at.button(key="deg_train").click().run()
+
+
 def texts(at: AppTest) -> str:
     return " ".join(m.value for m in at.markdown)
 
@@ -56,11 +66,7 @@ def test_a_sweep_with_no_depth_is_refused_with_a_message() -> None:
 
 def test_train_runs_the_sweep_in_worker_processes_and_draws_it() -> None:
     at = page(DEGRADATION)
-    at.multiselect(key="deg_depths").set_value([20])
-    at.multiselect(key="deg_nets").set_value(["Plain"])
-    at.number_input(key="deg_steps").set_value(10)
-    at.select_slider(key="deg_width").set_value(4)
-    at.button(key="deg_train").click().run()
+    fill_sweep(at, steps=10)
     assert not at.exception and not at.warning
     job = sweep_job(at.session_state["deg_started"])
     assert wait_for(lambda: not job.alive, 300)
@@ -77,11 +83,7 @@ def test_train_runs_the_sweep_in_worker_processes_and_draws_it() -> None:
 
 def test_a_sweep_outlives_its_tab_and_another_session_finds_and_stops_it() -> None:
     first = page(DEGRADATION)
-    first.multiselect(key="deg_depths").set_value([20])
-    first.multiselect(key="deg_nets").set_value(["Plain"])
-    first.number_input(key="deg_steps").set_value(20_000)
-    first.select_slider(key="deg_width").set_value(4)
-    first.button(key="deg_train").click().run()
+    fill_sweep(first, steps=20_000)
     job = sweep_job(first.session_state["deg_started"])
     del first  # the tab is closed: nobody beats for the sweep
     assert wait_for(lambda: job.runs()[0].step >= 2, 120)
@@ -97,12 +99,7 @@ def test_a_sweep_outlives_its_tab_and_another_session_finds_and_stops_it() -> No
 
 def test_seeds_train_one_run_each_and_the_table_shows_them() -> None:
     at = page(DEGRADATION)
-    at.multiselect(key="deg_depths").set_value([20])
-    at.multiselect(key="deg_nets").set_value(["Plain"])
-    at.number_input(key="deg_steps").set_value(10)
-    at.select_slider(key="deg_width").set_value(4)
-    at.number_input(key="deg_seeds").set_value(2)
-    at.button(key="deg_train").click().run()
+    fill_sweep(at, steps=10, seeds=2)
     job = sweep_job(at.session_state["deg_started"])
     assert wait_for(lambda: not job.alive, 300) and job.state == "finished", job.error
     at.run()
