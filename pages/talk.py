@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import plotly.graph_objects as go
 import streamlit as st
 
+from pages.analysis_common import pair_caption
 from pages.common import require_router
+from resnet.analysis.records import RECORDED_KINDS
 from resnet.jobs import JobError, TwinsJob, job_server
 from resnet.store import RunStore, StoreError, default_store_path
+from resnet.talk_analyses import recorded_analysis
 from resnet.talk_record import recorded_pair, scene_config
-from resnet.talks import Scene, Talk, TalkError, find_talk, talk_files
-from resnet.views import stored_view
+from resnet.talk_sweeps import recorded_sweep
+from resnet.talks import Scene, SweepSpec, Talk, TalkError, find_talk, talk_files
+from resnet.views import stored_view, sweep_view
+from viz.degradation import degradation_text, error_curves_figure, gradient_text
+from viz.lesion import lesion_bars, lesion_curve, lesion_text
 from viz.narrative import twin_metrics, twin_sentences
 from viz.run_figures import heatmaps
 from viz.runview import RunView
+from viz.sweepview import SweepView
 from viz.theme import projector
 
 require_router()
@@ -39,6 +49,12 @@ BLANK_CSS = """<style>[data-testid="stApp"] {background: #000 !important;}
 def load_view(path: str, run_id: int, signature: tuple) -> RunView:
     """A stored run (with its twin) as a RunView; `signature` (key, steps, status) changes whenever the run does."""
     return stored_view(RunStore(path), run_id, max_points=HEATMAP_POINTS)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def load_sweep(path: str, tag: str, signature: tuple) -> SweepView:
+    """A stored sweep as a SweepView; `signature` (ids, steps, statuses) changes whenever its runs do."""
+    return sweep_view(RunStore(path), tag)
 
 
 def talk_index() -> None:
@@ -93,8 +109,64 @@ def scene_view(scene: Scene, path: str) -> tuple[RunView | None, str]:
 
 def draw_scene(view: RunView, key: str) -> None:
     """The main figure (projector-sized), then the computed sentences."""
-    st.plotly_chart(projector(heatmaps(view, height=FIGURE_HEIGHT, title="")), key=key, theme=None,
-                    config={"displayModeBar": False})
+    chart(heatmaps(view, height=FIGURE_HEIGHT, title=""), key)
+
+
+def chart(fig: go.Figure, key: str, *, height: int = FIGURE_HEIGHT, where: Any = st) -> None:
+    """A figure in the projector theme at `height`, with no mode bar to cover it."""
+    where.plotly_chart(projector(fig.update_layout(height=height)), key=key, theme=None,
+                       config={"displayModeBar": False})
+
+
+def record_hint(talk: Talk) -> str:
+    """How to record this talk's scenes, in one sentence."""
+    return (f"Record the talk ahead with `python -m resnet talk record {talk.name} --out talk.db`, then "
+            "`python -m resnet runs import talk.db` (or the Runs page).")
+
+
+def sweep_scene(talk: Talk, scene: Scene, path: str) -> list[str]:
+    """Fig. 1/6's error curves of the scene's recorded sweep; its computed sentences, or [] with a warning."""
+    try:
+        store = RunStore(path)
+        tag = recorded_sweep(store, scene.sweep)
+        runs = store.runs(sweep=tag) if tag is not None else []
+    except StoreError as err:
+        st.warning(f"This scene's sweep cannot be read: {err}")
+        return []
+    if tag is None:
+        grid = isinstance(scene.sweep, SweepSpec)
+        what = f"of {scene.sweep.describe()} (every run finished)" if grid else f"'{scene.sweep}'"
+        st.warning(f"No recorded sweep {what} in the run store ({path}). " + (record_hint(talk) if grid else ""))
+        st.page_link("pages/degradation.py", label="Train a sweep on the Degradation page")
+        return []
+    view = load_sweep(path, tag, tuple((r.id, r.steps, r.status) for r in runs))
+    chart(error_curves_figure(view.curves), "talk_main")
+    st.caption(f"sweep '{tag}' · recorded, no training")
+    return degradation_text(view.results) + ([gradient_text(*view.gradient)] if view.gradient else [])
+
+
+def analysis_scene(talk: Talk, scene: Scene, path: str) -> list[str]:
+    """The scene's recorded analysis result, drawn as its analysis page draws it; its computed sentences."""
+    spec = scene.analysis
+    if spec.kind not in RECORDED_KINDS:
+        st.info(f"Recorded {spec.kind} results do not replay in a talk yet; the page computes them.")
+        st.page_link(f"pages/{spec.kind}.py", label=f"Open the {spec.kind} page")
+        return []
+    try:
+        found = recorded_analysis(RunStore(path), spec)
+    except StoreError as err:
+        st.warning(f"This scene's {spec.kind} result cannot be shown: {err}")
+        return []
+    if found is None:
+        st.warning(f"No recorded {spec.describe()} in the run store ({path}). {record_hint(talk)}")
+        st.page_link(f"pages/{spec.kind}.py", label=f"Run it on the {spec.kind} page")
+        return []
+    r = found.result
+    left, right = st.columns([3, 2])
+    chart(lesion_bars(r.block_names, r.single, r.intact, r.chance, r.shape_changing), "talk_main", where=left)
+    chart(lesion_curve(r.k, r.random, r.chance), "talk_side", where=right)
+    st.caption(pair_caption(found.pair) + f" {r.random['plain'].shape[1]} draws per k · recorded, no computing")
+    return lesion_text(r.block_names, r.single, r.intact, r.k, r.random, r.chance)
 
 
 def sentences(view: RunView) -> None:
@@ -189,9 +261,14 @@ def show_scene(talk: Talk, number: int) -> None:
     """Draw scene `number` of `talk`: a failing scene says why, and the talk goes on."""
     scene = talk.scenes[number - 1]
     path = str(default_store_path())
+    lines: list[str] = []
     view, missing = scene_view(scene, path)
     shown: RunView | None = None
-    if view is not None:
+    if scene.sweep is not None:
+        lines = sweep_scene(talk, scene, path)
+    elif scene.analysis is not None:
+        lines = analysis_scene(talk, scene, path)
+    elif view is not None:
         shown = replay(view, number)
     elif scene.preset is not None and st.session_state.get("talk_live") == number:
         shown = live(scene, number)
@@ -201,16 +278,11 @@ def show_scene(talk: Talk, number: int) -> None:
                   on_click=lambda: st.session_state.update(talk_live=number), key="talk_train")
     elif missing:
         st.warning(missing)
-    elif scene.analysis is not None:
-        st.info(f"Recorded {scene.analysis['kind']} results do not replay in a talk yet; the page computes them.")
-        st.page_link(f"pages/{scene.analysis['kind']}.py", label=f"Open the {scene.analysis['kind']} page")
-    else:
-        st.info(f"Recorded sweeps do not replay in a talk yet (sweep '{scene.sweep}'); the Degradation page "
-                "draws them.")
-        st.page_link("pages/degradation.py", label="Open the Degradation page")
     st.markdown(f"<div class='talk-caption'>\n\n{scene.caption}\n\n</div>", unsafe_allow_html=True)
     if shown is not None and shown.started:
         sentences(shown)
+    if lines:
+        st.info("  \n".join(lines))
     if scene.notes:
         with st.expander("Speaker notes"):
             st.markdown(scene.notes)

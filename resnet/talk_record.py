@@ -1,18 +1,23 @@
-"""A talk's preset scenes recorded ahead (on a GPU box the night before) and found again to replay offline.
+"""A talk recorded ahead (on a GPU box the night before) and found again to replay offline.
 
-A preset scene's twins are recorded as a pair with its scripted actions carried out at their steps.
-The talk file is never rewritten: a scene names a preset, and replays the newest finished pair whose
-config, steps and shortcut events match it, wherever and on whatever device it was trained.
+A preset scene's twins are recorded as a pair with its scripted actions carried out at their steps;
+a sweep scene's grid is trained as a sweep (resnet/talk_sweeps.py); an analysis scene's result is
+computed and kept (resnet/talk_analyses.py). The talk file is never rewritten: a scene names a preset,
+a grid or an analysis, and replays the newest finished recording that matches it, wherever and on
+whatever device it was made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from resnet.analysis.records import RECORDED_KINDS
 from resnet.presets import PRESETS
 from resnet.recording import record
 from resnet.store import RunInfo, RunStore, new_key
-from resnet.talks import Scene, Talk
+from resnet.talk_analyses import record_analysis, recorded_analysis
+from resnet.talk_sweeps import record_sweep, recorded_sweep
+from resnet.talks import Scene, SweepSpec, Talk
 from resnet.trainer import TrainConfig, Trainer, twin_trainers
 
 Progress = Callable[[int, int, str], None]  # (scene number, step, what)
@@ -77,21 +82,38 @@ def record_scene(store: RunStore, scene: Scene, *, device: str = "auto", name: s
     return ids[0], ids[1]
 
 
-def record_talk(talk: Talk, store: RunStore, *, device: str = "auto", on_progress: Progress | None = None,
-                skip_recorded: bool = True) -> dict[int, tuple[int, int]]:
-    """Record every preset scene of `talk` that the store does not hold yet; {scene number: (plain, residual)}."""
-    done: dict[int, tuple[int, int]] = {}
+def record_talk(talk: Talk, store: RunStore, *, device: str = "auto", jobs: int | None = None,
+                on_progress: Progress | None = None, on_scene: Callable[[int, str], None] | None = None,
+                skip_recorded: bool = True) -> dict[int, str]:
+    """Record every scene of `talk` the store does not hold yet: a preset's twins, a sweep's grid (on `jobs`
+    worker processes; 1: in this process), an analysis result; {scene number: what it replays, in words}."""
+    done: dict[int, str] = {}
     for number, scene in enumerate(talk.scenes, start=1):
-        if scene.preset is None:
-            continue
-        found = recorded_pair(store, scene) if skip_recorded else None
-        if found is not None:
-            done[number] = (found[0].id, found[1].id)
-            continue
+        if scene.preset is not None:
+            found = recorded_pair(store, scene) if skip_recorded else None
+            if found is None:
+                if on_scene is not None:
+                    on_scene(number, f"training {scene.preset} twins")
 
-        def report(role: str, step: int, number: int = number) -> None:
-            if on_progress is not None:
-                on_progress(number, step, role)
+                def report(role: str, step: int, number: int = number) -> None:
+                    if on_progress is not None:
+                        on_progress(number, step, role)
 
-        done[number] = record_scene(store, scene, device=device, name=f"{talk.name} {number}", on_step=report)
+                ids = record_scene(store, scene, device=device, name=f"{talk.name} {number}", on_step=report)
+            else:
+                ids = (found[0].id, found[1].id)
+            done[number] = f"runs {ids[0]} (plain) and {ids[1]} (residual)"
+        elif isinstance(scene.sweep, SweepSpec):
+            tag = recorded_sweep(store, scene.sweep) if skip_recorded else None
+            if tag is None:
+                if on_scene is not None:
+                    on_scene(number, f"training the sweep: {scene.sweep.describe()}")
+                tag = record_sweep(store, scene.sweep, device=device, jobs=jobs)
+            done[number] = f"sweep '{tag}'"
+        elif scene.analysis is not None and scene.analysis.kind in RECORDED_KINDS:
+            if not skip_recorded or recorded_analysis(store, scene.analysis) is None:
+                if on_scene is not None:
+                    on_scene(number, f"computing the {scene.analysis.describe()}")
+                record_analysis(store, scene.analysis, device=device)
+            done[number] = f"the {scene.analysis.describe()}"
     return done

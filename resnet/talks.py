@@ -1,8 +1,12 @@
-"""Talks: an ordered list of scenes in a TOML file, each a preset to train live, a run, pair or sweep to replay.
+"""Talks: an ordered list of scenes in a TOML file, each a preset to train live, or a recorded run, pair,
+sweep or analysis result to replay.
 
-Built-in talks live in the top-level talks/ folder, the user's own in the folder $GFL_TALKS names
-(a user's talk of the same name shadows the built-in one). A bad file is refused with one line
-that names the file, the scene and the field.
+A sweep scene names a sweep by its tag (`sweep = "TAG"`), or describes its grid (`[scenes.sweep]`
+depths, nets, steps, width, dataset, seeds, seed) and replays the newest finished sweep of that grid;
+an analysis scene (`[scenes.analysis]` kind, then preset or pair, and the analysis's own settings)
+replays the result recorded for that pair. Built-in talks live in the top-level talks/ folder, the
+user's own in the folder $GFL_TALKS names (a user's talk of the same name shadows the built-in one).
+A bad file is refused with one line that names the file, the scene and the field.
 """
 
 from __future__ import annotations
@@ -12,8 +16,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resnet.analysis.lesion import MAX_DRAWS
+from resnet.analysis.pairs import PRESETS as PAIR_PRESETS
+from resnet.analysis.records import lesion_params
+from resnet.data import IMAGE_DATASETS
+from resnet.nets import MAX_CNN_WIDTH, check_cnn_depth
 from resnet.presets import PRESETS
-from resnet.trainer import MAX_STEPS
+from resnet.sweeps.grid import MAX_SEEDS, SweepGrid
+from resnet.trainer import MAX_STEPS, TrainConfig
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "talks"
 TALKS_ENV = "GFL_TALKS"
@@ -22,6 +32,9 @@ ANALYSIS_KINDS = ("lesion", "landscape", "attributions", "shattered")
 TALK_KEYS = {"title", "description", "scenes"}
 SCENE_KEYS = {"title", "caption", "notes", "steps", "actions", *SOURCES}
 ACTION_KEYS = {"at", "cut", "restore"}
+SWEEP_KEYS = {"depths", "nets", "steps", "width", "dataset", "seeds", "seed"}
+ANALYSIS_KEYS = {"kind", "preset", "pair", "draws", "seed"}
+NETS = ("plain", "residual")
 MAX_TEXT = 2_000  # characters in a title or caption: a slide, not an essay
 
 
@@ -45,6 +58,58 @@ class Action:
 
 
 @dataclass(frozen=True)
+class SweepSpec:
+    """A depth sweep's grid, as a talk describes it: `talk record` trains it, the talk replays the newest
+    finished sweep of exactly these runs. The recipe is the Degradation page's (the paper's: SGD 0.1,
+    momentum 0.9, weight decay 1e-4, batch 128)."""
+
+    depths: tuple[int, ...]
+    nets: tuple[bool, ...] = (False, True)  # plain (False) and/or residual (True)
+    steps: int = 400
+    width: int = 8
+    dataset: str = "digits"
+    seeds: int = 1
+    seed: int = 0
+
+    def base(self, device: str = "auto") -> TrainConfig:
+        """The config every run of the grid starts from (the Degradation page's for these knobs)."""
+        return TrainConfig(dataset=self.dataset, seed=self.seed, device=device).replace(family="cnn",
+                                                                                        width=self.width)
+
+    def grid(self, device: str = "auto") -> SweepGrid:
+        """The grid to train (checks that a torchvision data set has its local copy)."""
+        return SweepGrid(self.base(device), self.depths, self.nets, self.seeds, (), self.steps)
+
+    def describe(self) -> str:
+        """The grid in words, for a line that says it is missing."""
+        nets = " and ".join(NETS[r] for r in self.nets)
+        return (f"{nets} at depths {', '.join(map(str, self.depths))}, width {self.width}, {self.steps} steps, "
+                f"{self.dataset}, {self.seeds} seed(s) from {self.seed}")
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """An analysis result to replay: its kind, the pair (an analysis preset's, or a stored pair's key), settings."""
+
+    kind: str
+    preset: str | None = None  # one of resnet.analysis.pairs.PRESETS: recorded by `talk record`
+    pair: str | None = None  # a stored pair's key
+    draws: int = 10  # lesion: random draws per number of deleted blocks
+    seed: int = 0  # the preset's training seed; the analysis's random draws use it too
+
+    @property
+    def params(self) -> dict:
+        """The analysis's settings, as the store keys its result (with the pair and the kind)."""
+        return lesion_params(self.draws, self.seed) if self.kind == "lesion" else {"seed": self.seed}
+
+    def describe(self) -> str:
+        """Which result, in words."""
+        pair = f"preset '{self.preset}'" if self.preset else f"pair '{self.pair}'"
+        extra = f", {self.draws} draws" if self.kind == "lesion" else ""
+        return f"{self.kind} of {pair} (seed {self.seed}{extra})"
+
+
+@dataclass(frozen=True)
 class Scene:
     """One slide of a talk: what it shows, its caption, and the actions scripted on a live preset."""
 
@@ -55,8 +120,8 @@ class Scene:
     steps: int | None = None  # a preset scene's steps (default: the preset's own)
     run: str | None = None  # a stored run's stable key
     pair: str | None = None  # a stored pair's key
-    sweep: str | None = None  # a recorded sweep's tag
-    analysis: dict | None = None  # {"kind": ..., ...}
+    sweep: str | SweepSpec | None = None  # a recorded sweep's tag, or its grid
+    analysis: AnalysisSpec | None = None
     actions: tuple[Action, ...] = ()
 
     @property
@@ -126,6 +191,65 @@ def _blocks(where: str, name: str, value: object, n_blocks: int) -> tuple[int, .
     raise TalkError(f"{where}: {name}: must be \"all\", a block index or [first, last], got {value!r}")
 
 
+def _int_list(where: str, name: str, value: object) -> list[int]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                           for v in value):
+        raise TalkError(f"{where}: {name}: must be a non-empty list of integers, got {value!r}")
+    return value
+
+
+def _sweep(where: str, value: object) -> str | SweepSpec:
+    """A sweep's tag, or a table describing its grid."""
+    if not isinstance(value, dict):
+        return _text(where, "sweep", value, required=True)
+    _unknown(f"{where}: sweep", value, SWEEP_KEYS)
+    if "depths" not in value:
+        raise TalkError(f"{where}: sweep.depths: missing (a list of depths such as [20, 56])")
+    depths = _int_list(where, "sweep.depths", value["depths"])
+    for depth in depths:
+        try:
+            check_cnn_depth(depth, "basic")
+        except ValueError as err:
+            raise TalkError(f"{where}: sweep.depths: {err}") from None
+    nets = value.get("nets", list(NETS))
+    if not isinstance(nets, list) or not nets or any(n not in NETS for n in nets):
+        raise TalkError(f"{where}: sweep.nets: must be a list of \"plain\" and/or \"residual\", got {nets!r}")
+    dataset = value.get("dataset", "digits")
+    if dataset not in IMAGE_DATASETS:
+        raise TalkError(f"{where}: sweep.dataset: must be one of {', '.join(IMAGE_DATASETS)}, got {dataset!r}")
+    spec = SweepSpec(tuple(sorted(set(depths))), tuple(sorted({n == "residual" for n in nets})),
+                     steps=_int(where, "sweep.steps", value.get("steps", 400), 1, MAX_STEPS),
+                     width=_int(where, "sweep.width", value.get("width", 8), 1, MAX_CNN_WIDTH), dataset=dataset,
+                     seeds=_int(where, "sweep.seeds", value.get("seeds", 1), 1, MAX_SEEDS),
+                     seed=_int(where, "sweep.seed", value.get("seed", 0), 0, 2**31 - MAX_SEEDS))
+    try:
+        spec.base()
+    except ValueError as err:  # the engine's own bounds on a config
+        raise TalkError(f"{where}: sweep: {err}") from None
+    return spec
+
+
+def _analysis(where: str, value: object) -> AnalysisSpec:
+    """An analysis result: its kind, which pair (a preset or a stored pair's key) and its settings."""
+    kinds = ", ".join(ANALYSIS_KINDS)
+    if not isinstance(value, dict) or value.get("kind") not in ANALYSIS_KINDS:
+        raise TalkError(f"{where}: analysis.kind: must be one of {kinds}, got "
+                        f"{value.get('kind') if isinstance(value, dict) else value!r}")
+    _unknown(f"{where}: analysis", value, ANALYSIS_KEYS)
+    if "preset" in value and "pair" in value:
+        raise TalkError(f"{where}: analysis.preset/pair: give one of them, not both")
+    preset = value.get("preset", None if "pair" in value else "cnn-20")
+    if preset is not None and preset not in PAIR_PRESETS:
+        raise TalkError(f"{where}: analysis.preset: unknown pair preset {preset!r}; choose one of: "
+                        f"{', '.join(PAIR_PRESETS)}")
+    pair = _text(where, "analysis.pair", value["pair"], required=True) if "pair" in value else None
+    if "draws" in value and value["kind"] != "lesion":
+        raise TalkError(f"{where}: analysis.draws: only the lesion study takes draws")
+    return AnalysisSpec(value["kind"], preset=preset, pair=pair,
+                        draws=_int(where, "analysis.draws", value.get("draws", 10), 1, MAX_DRAWS),
+                        seed=_int(where, "analysis.seed", value.get("seed", 0), 0, 2**31 - 1))
+
+
 def _action(where: str, table: object, n_blocks: int, steps: int) -> Action:
     if not isinstance(table, dict):
         raise TalkError(f"{where}: must be a table ([[scenes.actions]]), got {table!r}")
@@ -154,9 +278,9 @@ def _scene(where: str, table: object) -> Scene:
     source = given[0]
     value = table[source]
     if source == "analysis":
-        if not isinstance(value, dict) or value.get("kind") not in ANALYSIS_KINDS:
-            raise TalkError(f"{where}: analysis.kind: must be one of {', '.join(ANALYSIS_KINDS)}, got "
-                            f"{value.get('kind') if isinstance(value, dict) else value!r}")
+        value = _analysis(where, value)
+    elif source == "sweep":
+        value = _sweep(where, value)
     elif source == "preset":
         if value not in PRESETS:
             raise TalkError(f"{where}: preset: unknown preset {value!r}; choose one of: {', '.join(PRESETS)}")

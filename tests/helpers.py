@@ -192,7 +192,12 @@ def record_small_pair(store, *, family: str = "cnn", steps: int = 30) -> tuple[i
 
 
 def write_fixture_talk(folder: Path, store) -> Path:
-    """A three-scene talk in `folder`: two replays of small pairs recorded into `store`, then a missing run."""
+    """A five-scene talk in `folder`: two replays of small pairs recorded into `store`, a missing run, then a
+    small sweep and the CNN pair's lesion study, both recorded into `store`."""
+    from resnet.talk_analyses import record_analysis
+    from resnet.talk_sweeps import record_sweep
+    from resnet.talks import load_talk
+
     keys = []
     for family in ("mlp", "cnn"):
         _, residual = record_small_pair(store, family=family, steps=12)
@@ -211,7 +216,24 @@ pair = "{keys[1]}"
 title = "Gone"
 caption = "A run nobody recorded."
 run = "no-such-key"
+[[scenes]]
+title = "Recorded sweep"
+caption = "Plain and residual nets of 8 layers, swept."
+[scenes.sweep]
+depths = [8]
+width = 4
+steps = 12
+[[scenes]]
+title = "Recorded lesion study"
+caption = "The small CNN pair with blocks deleted."
+[scenes.analysis]
+kind = "lesion"
+pair = "{keys[1]}"
+draws = 2
 """)
+    scenes = load_talk(path).scenes  # the sweep and the lesion study, recorded as `talk record` records them
+    record_sweep(store, scenes[3].sweep, device="cpu", jobs=1)
+    record_analysis(store, scenes[4].analysis, device="cpu")
     return path
 
 

@@ -42,14 +42,15 @@ def lesion_curve(k: np.ndarray, random: Mapping[str, np.ndarray], chance: float)
         lo, hi, mean = acc.min(axis=1), acc.max(axis=1), acc.mean(axis=1)
         fig.add_scatter(x=np.r_[k, k[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", fillcolor=_alpha(color, 0.18),
                         line=dict(width=0), hoverinfo="skip", showlegend=False, name=f"{twin} range")
-        fig.add_scatter(x=k, y=mean, mode="lines+markers", name=f"{twin} (mean; band: min to max)",
+        fig.add_scatter(x=k, y=mean, mode="lines+markers", name=twin,
                         line=dict(color=color, width=3), marker=dict(size=7),
                         hovertemplate="%{x} blocks deleted: %{y:.1f}% correct<extra>" + twin + "</extra>")
     fig.add_hline(y=100 * chance, line=dict(color="#666", dash="dot", width=2),
                   annotation_text=f"chance: {100 * chance:.0f}%", annotation_position="bottom left")
     fig.update_xaxes(title_text="blocks deleted at random", dtick=1 if len(k) <= 15 else None)
     fig.update_yaxes(title_text="test accuracy (%)", range=[0, 105])
-    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+                      title_subtitle_text="mean over the draws; band: min to max", margin=dict(t=100))
     return styled(fig, title="Delete k blocks at random", height=460)
 
 

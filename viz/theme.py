@@ -58,18 +58,32 @@ def projector(fig: go.Figure) -> go.Figure:
     fig.update_layout(font=dict(size=PROJECTOR_FONT_SIZE, color="#000000"),
                       title=dict(font=dict(size=PROJECTOR_FONT_SIZE + 4)),
                       hoverlabel=dict(font=dict(size=PROJECTOR_TICK_SIZE)))
+    # Large slanted tick labels push the axis title down instead of running into it.
     fig.update_xaxes(tickfont=dict(size=PROJECTOR_TICK_SIZE), title_font=dict(size=PROJECTOR_FONT_SIZE),
-                     linecolor="#000000", linewidth=2, gridcolor="#cccccc")
+                     linecolor="#000000", linewidth=2, gridcolor="#cccccc", automargin=True, title_standoff=10)
     fig.update_yaxes(tickfont=dict(size=PROJECTOR_TICK_SIZE), title_font=dict(size=PROJECTOR_FONT_SIZE),
                      linecolor="#000000", linewidth=2, gridcolor="#cccccc")
     fig.update_annotations(font_size=PROJECTOR_FONT_SIZE)  # subplot titles and event marks
     fig.update_coloraxes(colorbar=dict(tickfont=dict(size=PROJECTOR_TICK_SIZE),
                                        title=dict(font=dict(size=PROJECTOR_TICK_SIZE))))
+    # The legend goes outside the plot, on the right: at projector size, entries above or below the plot
+    # run into the title or an axis title.
+    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top"))
     swap = {PLAIN: PROJECTOR_PLAIN, RESIDUAL: PROJECTOR_RESIDUAL}
     for trace in fig.data:
+        if trace.type == "scatter" and trace.line.width == 0:  # the edge of a band: it stays invisible
+            continue
         if trace.type == "scatter":
             color = trace.line.color
             trace.update(line=dict(color=swap.get(color, color), width=max(4, trace.line.width or 0)))
             if trace.marker is not None and trace.marker.color in swap:
                 trace.update(marker=dict(color=swap[trace.marker.color]))
+        elif trace.type == "bar" and isinstance(trace.marker.color, str) and trace.marker.color in swap:
+            trace.update(marker=dict(color=swap[trace.marker.color]))
+    for shape in fig.layout.shapes:  # reference lines (a twin's intact accuracy) keep their twin's colour
+        if shape.line.color in swap:
+            shape.line.color = swap[shape.line.color]
+    for note in fig.layout.annotations:
+        if note.font.color in swap:
+            note.font.color = swap[note.font.color]
     return fig

@@ -9,13 +9,13 @@ loads it from there.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
 
 from resnet.analysis.attributions import BlockAttribution, InputAttribution, block_attributions, input_attributions
 from resnet.analysis.landscape import Landscape, landscape_1d, landscape_2d
-from resnet.analysis.lesion import LesionResult, lesion_study
+from resnet.analysis.lesion import lesion_study
 from resnet.analysis.pairs import (
     PRESETS,
     Pair,
@@ -25,12 +25,13 @@ from resnet.analysis.pairs import (
     record_twin_pair,
     recorded_pair,
 )
+from resnet.analysis.records import lesion_params
+from resnet.analysis.results import Analysis, LesionResult, PairSummary
 from resnet.analysis.shattered import ShatteredResult, shattered_study
 from resnet.checks import choice, int_in
 from resnet.devices import DEVICES, resolve_device
-from resnet.store import RunStore
+from resnet.store import RunStore, StoreError
 
-T = TypeVar("T")
 TRAINING_SHARE = 0.8  # of the progress bar while a preset's pair trains first: training dominates a job
 
 
@@ -59,33 +60,6 @@ class PairSource:
     def key(self) -> tuple:
         """A hashable identity of the pair (and draws) this source yields, for caching results."""
         return (self.preset, self.store, self.plain_id, self.residual_id, self.device, self.seed)
-
-
-@dataclass(frozen=True)
-class PairSummary:
-    """What the pages say about the pair an analysis ran on, in plain values."""
-
-    source: str  # where the pair came from, in words
-    test_error: tuple[float, float]  # (plain, residual) on the full test set
-    test_samples: int
-    dataset: str
-    is_image: bool
-    num_classes: int
-    depth: int
-    run_ids: tuple[int, int]  # (plain, residual) in the run store
-
-    @property
-    def test_errors(self) -> dict[str, float]:
-        """{"plain": error, "residual": error}."""
-        return dict(zip(("plain", "residual"), self.test_error, strict=True))
-
-
-@dataclass(frozen=True)
-class Analysis(Generic[T]):
-    """An analysis's result and the pair it was computed on."""
-
-    pair: PairSummary
-    result: T
 
 
 @dataclass(frozen=True)
@@ -141,9 +115,21 @@ def obtain_pair(source: PairSource, progress: Progress | None = None) -> tuple[P
 
 
 def lesion(source: PairSource, *, draws: int = 10, progress: Progress | None = None) -> Analysis[LesionResult]:
-    """The lesion study of `source`'s pair (`draws` random draws per number of deleted blocks)."""
+    """The lesion study of `source`'s pair (`draws` random draws per number of deleted blocks), kept in the
+    run store when the pair was recorded as one, so a talk replays it."""
     pair, summary, rest = obtain_pair(source, progress)
-    return Analysis(summary, lesion_study(pair, draws=draws, seed=source.seed, on_progress=rest))
+    done = Analysis(summary, lesion_study(pair, draws=draws, seed=source.seed, on_progress=rest))
+    keep(source, done, "lesion", lesion_params(draws, source.seed))
+    return done
+
+
+def keep(source: PairSource, analysis: Analysis, kind: str, params: dict) -> None:
+    """Store `analysis` under its pair's key when both runs share one (two unrelated runs have none)."""
+    store = RunStore(source.store)
+    plain, residual = (store.run(i) for i in analysis.pair.run_ids)
+    if plain.pair is not None and plain.pair == residual.pair:
+        with contextlib.suppress(StoreError):  # a store it cannot write to: the page still gets its result
+            store.save_analysis(plain.pair, kind, params, analysis)
 
 
 def attributions(source: PairSource, *, samples: int = 32, n_steps: int = 32, indices: Sequence[int] = (0, 1, 2, 3),

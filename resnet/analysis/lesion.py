@@ -9,35 +9,20 @@ agree and, where the block changes shape, the parameter-free subsample-and-zero-
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from resnet.analysis.pairs import Pair
+from resnet.analysis.results import MAX_DRAWS, MAX_K_VALUES, LesionResult
 from resnet.blocks import ResidualUnit
 from resnet.checks import int_in
 from resnet.data import eval_chunks
 from resnet.nets import ResidualNet
 from resnet.shortcuts import ZeroPadShortcut
 
-MAX_DRAWS = 100
-MAX_K_VALUES = 12  # numbers of deleted blocks on the random-deletion curve
 Progress = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class LesionResult:
-    """Accuracies of both twins with blocks deleted; arrays are plain numpy for caching and plotting."""
-
-    block_names: list[str]
-    intact: dict[str, float]  # twin -> test accuracy with every block
-    single: dict[str, np.ndarray]  # twin -> (B,) accuracy with block i deleted
-    k: np.ndarray  # (K,) numbers of blocks deleted at random
-    random: dict[str, np.ndarray]  # twin -> (K, draws) accuracy with k random blocks deleted
-    shape_changing: list[int]  # blocks whose deletion needs a zero-pad/projection, not y = x
-    chance: float  # accuracy of guessing the most common test label
 
 
 def skip_path(block: ResidualUnit) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -1,4 +1,5 @@
-"""A run out of the store: full-resolution tables (CSV, Parquet) and run files that `import_run` reads."""
+"""A run out of the store: full-resolution tables (CSV, Parquet) and run files that `import_run` reads
+(with the analysis results kept for the run's pair)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 
 from resnet.probes import STATS
 from resnet.store.errors import StoreError, one_line
-from resnet.store.schema import CHILD_TABLES, FLOAT32, RUN_COLUMNS
+from resnet.store.schema import ANALYSIS_COLUMNS, CHILD_TABLES, FLOAT32, RUN_COLUMNS
 
 if TYPE_CHECKING:
     from resnet.store.store import RunStore
@@ -97,7 +98,8 @@ def export_run(store: RunStore, run_id: int, path: str | os.PathLike) -> Path:
 
 
 def copy_run(con: sqlite3.Connection, src: str, dst: str, run_id: int) -> None:
-    """Copy one run, id and key kept, between attached databases inside the caller's transaction."""
+    """Copy one run, id and key kept, and its pair's analysis results between attached databases, inside the
+    caller's transaction."""
     cols = ", ".join(RUN_COLUMNS)
     # A run still recording when copied is not running in the copy.
     select = cols.replace("status", "CASE status WHEN 'running' THEN 'interrupted' ELSE status END")
@@ -106,3 +108,6 @@ def copy_run(con: sqlite3.Connection, src: str, dst: str, run_id: int) -> None:
         names = ", ".join(tcols)
         con.execute(f"INSERT INTO {dst}.{table} (run, {names}) SELECT run, {names} FROM {src}.{table} "
                     "WHERE run = ?", (run_id,))
+    analysis = ", ".join(ANALYSIS_COLUMNS)
+    con.execute(f"INSERT OR IGNORE INTO {dst}.analyses ({analysis}) SELECT {analysis} FROM {src}.analyses "
+                f"WHERE pair = (SELECT pair FROM {src}.runs WHERE id = ?)", (run_id,))

@@ -5,12 +5,14 @@ SQLite header, `quick_check`, the known tables being tables, their columns, its 
 the known tables' known columns are read, with explicit SELECTs, so no view or trigger of the
 file is ever used. Each run is then checked (validate.py) before any of it lands: one that fails
 is refused with a line naming the file, the run and the field, and the file's other runs come in.
+The analysis results kept for the file's pairs are checked the same way, each on its own.
 An older file is migrated first, on a private copy stripped of its views and triggers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
@@ -19,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resnet.store.analyses import check_record, params_text
 from resnet.store.errors import StoreError, one_line
-from resnet.store.schema import CHILD_TABLES, RUN_COLUMNS, SCHEMA_VERSION, V1_RUN_COLUMNS, new_key
-from resnet.store.validate import Refused, check_run, read_children
+from resnet.store.schema import ANALYSIS_COLUMNS, CHILD_TABLES, RUN_COLUMNS, SCHEMA_VERSION, V1_RUN_COLUMNS, new_key
+from resnet.store.validate import KEY, Refused, check_run, read_children
 
 if TYPE_CHECKING:
     from resnet.store.store import RunStore
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 HEADER = b"SQLite format 3\x00"
 TABLES = ("runs", *CHILD_TABLES)
 MAX_RUNS = 10_000  # runs in one file
+MAX_ANALYSES = 10_000  # analysis results in one file
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,14 @@ class Imported:
 
     ids: list[int]
     skipped: list[str] = field(default_factory=list)  # runs already in the store (same key)
-    refused: list[str] = field(default_factory=list)  # runs that failed a check, naming the field
+    refused: list[str] = field(default_factory=list)  # runs and results that failed a check, naming the field
+    analyses: int = 0  # analysis results that came in with the runs' pairs
 
     def summary(self, store_path: Path) -> str:
         """One line for a front end: what came in, then what did not."""
         done = (f"imported {len(self.ids)} run(s) into {store_path}" +
-                (f" as {', '.join(map(str, self.ids))}" if self.ids else ""))
+                (f" as {', '.join(map(str, self.ids))}" if self.ids else "") +
+                (f", with {self.analyses} analysis result(s)" if self.analyses else ""))
         return "; ".join([done, *self.skipped, *self.refused])
 
 
@@ -96,7 +102,7 @@ def _inspect(path: Path, uri: str) -> int:
             raise StoreError(f"{path} is damaged (SQLite's quick_check: {verdict})")
         version = con.execute("PRAGMA user_version").fetchone()[0]
         kinds = dict(con.execute("SELECT name, type FROM sqlite_master WHERE name IN "
-                                 f"({', '.join('?' * len(TABLES))})", TABLES).fetchall())
+                                 f"({', '.join('?' * (len(TABLES) + 1))})", (*TABLES, "analyses")).fetchall())
         if kinds.get("runs") != "table":
             raise StoreError(f"{path} is not a run file (no runs table)")
         if version > SCHEMA_VERSION:
@@ -110,6 +116,10 @@ def _inspect(path: Path, uri: str) -> int:
         need = {"runs": {"id", *(RUN_COLUMNS if version >= 2 else V1_RUN_COLUMNS)}}
         if version == SCHEMA_VERSION:
             need |= {t: {"run", *cols} for t, cols in CHILD_TABLES.items()}
+            if kinds.get("analyses", "table") != "table":
+                raise StoreError(f"{path} is not a run file: analyses is a {kinds['analyses']}, not a table")
+            if "analyses" in kinds:  # a file of runs alone may leave it out
+                need["analyses"] = {"id", *ANALYSIS_COLUMNS}
         for table, cols in need.items():
             missing = cols - {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
             if missing:
@@ -141,6 +151,7 @@ def _import(store: RunStore, path: Path, uri: str, size: int) -> Imported:
                 checked.append((d, read_children(con, d["id"], d, net, size)))
             except Refused as err:
                 refused.append(f"{path.name}: run {d['id']!r} ({str(d['name'])[:40]}) refused: {err}")
+        results = _analyses(con, path, size, refused)
     ids, skipped = [], []
     with store._write() as con:
         for d, children in checked:
@@ -150,7 +161,41 @@ def _import(store: RunStore, path: Path, uri: str, size: int) -> Imported:
                                "skipped")
                 continue
             ids.append(_insert(con, d, children))
-    return Imported(ids, skipped, refused)
+        pairs = {r[0] for r in con.execute("SELECT DISTINCT pair FROM runs WHERE pair IS NOT NULL")}
+        added = 0
+        for number, row in results:
+            if row[0] not in pairs:
+                refused.append(f"{path.name}: analysis {number} ({row[1]} of pair {row[0]}) refused: pair: "
+                               "no run of this pair came in")
+                continue
+            cur = con.execute(f"INSERT OR IGNORE INTO analyses ({', '.join(ANALYSIS_COLUMNS)}) VALUES (?, ?, ?, ?, ?)",
+                              row)
+            added += cur.rowcount
+    return Imported(ids, skipped, refused, added)
+
+
+def _analyses(con: sqlite3.Connection, path: Path, size: int, refused: list[str]) -> list[tuple[int, tuple]]:
+    """The file's analysis results that pass every check, as (number, row); a line in `refused` for each other."""
+    if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'analyses' AND type = 'table'").fetchone() is None:
+        return []
+    n = con.execute("SELECT COUNT(*) FROM analyses").fetchone()[0]
+    if n > MAX_ANALYSES or n > size:
+        refused.append(f"{path.name}: analyses refused: {n:,} rows, more than the {MAX_ANALYSES:,} a file may hold")
+        return []
+    out = []
+    for number, pair, kind, params, result, created in con.execute(
+            f"SELECT id, {', '.join(ANALYSIS_COLUMNS)} FROM analyses ORDER BY id").fetchall():
+        try:
+            if not isinstance(pair, str) or not KEY.fullmatch(pair):
+                raise ValueError(f"pair: expected a pair's key (8 to 64 lower-case hex digits), got {str(pair)[:40]!r}")
+            if not isinstance(created, (int, float)) or not 0 <= created <= 1e11:
+                raise ValueError(f"created: expected unix seconds, got {str(created)[:40]!r}")
+            check_record(kind, params, result)
+            out.append((number, (pair, kind, params_text(json.loads(params)), result, float(created))))
+        except ValueError as err:
+            refused.append(f"{path.name}: analysis {number!r} ({str(kind)[:20]} of pair {str(pair)[:20]}) refused: "
+                           f"{one_line(err)}")
+    return out
 
 
 def _insert(con: sqlite3.Connection, d: dict, children: dict[str, list[tuple]]) -> int:

@@ -10,7 +10,8 @@ import numpy as np
 
 from resnet.probes import STATS
 
-SCHEMA_VERSION = 3  # 1: first release; 2: runs gain a stable key and a pair key; 3: thinned probe rows
+# 1: first release; 2: runs gain a stable key and a pair key; 3: thinned probe rows; 4: analysis results
+SCHEMA_VERSION = 4
 
 STATUSES = ("running", "finished", "diverged", "interrupted", "stopped", "failed")
 
@@ -69,7 +70,20 @@ CREATE TABLE IF NOT EXISTS responses (   -- Fig. 7: std of each layer's response
 CREATE TABLE IF NOT EXISTS weights (     -- torch.save(state_dict) bytes, read with weights_only=True
     run INTEGER PRIMARY KEY, step INTEGER NOT NULL, state_dict BLOB NOT NULL
 );
+-- Results of an analysis of a pair (a lesion study, ...), kept so a talk replays them without computing.
+-- Keyed by what decides them: the pair's stable key, the kind and its settings; a pair's runs carry the
+-- key across export and import, so a result recorded on one machine is found on another.
+CREATE TABLE IF NOT EXISTS analyses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pair TEXT NOT NULL,                  -- runs.pair of the twins it was computed on
+    kind TEXT NOT NULL,                  -- one of resnet.analysis.records.RECORDED_KINDS
+    params TEXT NOT NULL,                -- the analysis's settings as JSON with sorted keys
+    result TEXT NOT NULL,                -- the JSON record of resnet.analysis.records
+    created REAL NOT NULL,               -- unix seconds
+    UNIQUE (pair, kind, params)
+);
 """
+ANALYSIS_COLUMNS = ("pair", "kind", "params", "result", "created")
 RUN_COLUMNS = ("key", "pair", "name", "sweep", "config", "status", "started", "ended", "steps", "total_steps",
                "seconds", "device", "pid", "host", "message", "blocks", "layers", "sample_shape", "num_classes")
 PROBE_COLUMNS = ("step", "span", "mean", "min", "max")
@@ -143,7 +157,13 @@ def _v2_to_v3(con: sqlite3.Connection) -> None:
         con.execute(f"DROP TABLE {table}_v2")
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}  # version -> the step that brings a store of that version to the next
+def _v3_to_v4(con: sqlite3.Connection) -> None:
+    """Add the table of analysis results (every run is kept as it is)."""
+    con.execute(next(s for s in statements(SCHEMA) if "TABLE IF NOT EXISTS analyses " in s))
+
+
+# version -> the step that brings a store of that version to the next
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(con: sqlite3.Connection, version: int) -> None:

@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from resnet.analysis.results import Analysis
 from resnet.checks import int_in
 from resnet.nets import ResidualNet
 from resnet.probes import STATS, ProbeHistory
 from resnet.settings import read_only_reason
-from resnet.store import exports, imports
+from resnet.store import analyses, exports, imports
 from resnet.store.errors import StoreError, one_line
 from resnet.store.schema import (
     CHILD_TABLES,
@@ -387,6 +388,14 @@ class RunStore:
             con.executemany("INSERT INTO responses VALUES (?, ?, ?, ?)",
                             [(run_id, k, n, float(s)) for k, (n, s) in enumerate(zip(names, stds, strict=True))])
 
+    def save_analysis(self, pair: str, kind: str, params: dict, analysis: Analysis) -> None:
+        """Keep an analysis result of the pair with key `pair` (see resnet/store/analyses.py)."""
+        analyses.save_analysis(self, pair, kind, params, analysis)
+
+    def analysis(self, pair: str, kind: str, params: dict) -> Analysis | None:
+        """The result kept for pair `pair`, `kind` and `params` (an Analysis), None if there is none."""
+        return analyses.read_analysis(self, pair, kind, params)
+
     def delete(self, run_id: int) -> None:
         """Remove a run and everything recorded for it (a broken one too).
 
@@ -404,6 +413,8 @@ class RunStore:
         with self._write() as con:
             for table in CHILD_TABLES:
                 con.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))
+            # A pair's results go with either twin: they describe both.
+            con.execute("DELETE FROM analyses WHERE pair = (SELECT pair FROM runs WHERE id = ?)", (run_id,))
             con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     # Reading.

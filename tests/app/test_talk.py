@@ -1,4 +1,5 @@
-"""Talk mode under AppTest: a recorded talk replays with no job, keys move between scenes, bad input warns."""
+"""Talk mode under AppTest: a recorded talk (pairs, a sweep, a lesion study) replays with no job, keys move
+between scenes, bad input and missing recordings warn and the talk goes on."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from resnet.jobs import job_server
 from resnet.store import RunStore
 from tests.helpers import write_fixture_talk
 
@@ -33,7 +35,7 @@ def open_talk(query: dict[str, str]) -> AppTest:
 def test_recorded_talk_replays_with_no_job(talk_dir: Path) -> None:
     at = open_talk({"talk": "fixture"})
     assert not at.exception
-    assert "1 / 3" in " ".join(m.value for m in at.markdown)
+    assert "1 / 5" in " ".join(m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) == 1
     assert "talk_job" not in at.session_state  # replayed from the store: nothing trains
     next_button = next(b for b in at.button if b.label == "Next")
@@ -65,3 +67,65 @@ def test_preset_scene_without_recording_offers_live_training(tmp_path: Path, mon
     assert not at.exception
     assert any("No recorded run of preset 'vanishing'" in w.value for w in at.warning)
     assert any(b.label == "Train preset 'vanishing' live" for b in at.button)
+
+
+def test_recorded_sweep_and_lesion_scenes_replay_with_no_job(talk_dir: Path) -> None:
+    at = open_talk({"talk": "fixture", "scene": "4"})
+    assert not at.exception and not at.warning
+    (sweep,) = at.get("plotly_chart")
+    assert "Fig. 1" in sweep.proto.spec  # the Degradation page's error curves
+    assert any("At depth 8 the ResNet's training error" in i.value for i in at.info)  # computed, not canned
+    next(b for b in at.button if b.label == "Next").click().run()
+    assert at.session_state["talk_scene"] == 5 and not at.exception and not at.warning
+    bars, curve = at.get("plotly_chart")
+    assert "Delete one block" in bars.proto.spec and "random" in curve.proto.spec
+    assert any("deleting" in i.value.lower() for i in at.info)  # the lesion page's computed sentences
+    assert any("Test error: plain" in c.value for c in at.caption)
+    assert job_server().jobs() == [] and "talk_job" not in at.session_state  # nothing trained or computed
+
+
+MISSING = """title = "Missing"
+[[scenes]]
+title = "Unrecorded sweep"
+caption = "Nobody trained it."
+[scenes.sweep]
+depths = [20, 110]
+[[scenes]]
+title = "Unrecorded lesion"
+caption = "Nobody computed it."
+[scenes.analysis]
+kind = "lesion"
+preset = "cnn-56"
+[[scenes]]
+title = "Tagged"
+caption = "A tag nobody has."
+sweep = "no such sweep"
+"""
+
+
+def test_missing_sweep_and_analysis_say_which_and_the_talk_goes_on(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GFL_TALKS", str(tmp_path))
+    (tmp_path / "missing.toml").write_text(MISSING)
+    at = open_talk({"talk": "missing"})
+    assert not at.exception and not at.get("plotly_chart")
+    assert any("No recorded sweep of plain and residual at depths 20, 110" in w.value
+               and "talk record missing" in w.value for w in at.warning)
+    next(b for b in at.button if b.label == "Next").click().run()
+    assert not at.exception
+    assert any("No recorded lesion of preset 'cnn-56' (seed 0, 10 draws)" in w.value for w in at.warning)
+    next(b for b in at.button if b.label == "Next").click().run()
+    assert any("No recorded sweep 'no such sweep'" in w.value for w in at.warning)
+    assert job_server().jobs() == []
+
+
+def test_a_damaged_stored_result_says_so_and_the_talk_goes_on(talk_dir: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(os.environ["GFL_STORE"]) as con:
+        con.execute("UPDATE analyses SET result = json_set(result, '$.result.chance', 'lots')")
+    at = open_talk({"talk": "fixture", "scene": "5"})
+    assert not at.exception and not at.get("plotly_chart")
+    assert any("lesion result cannot be shown" in w.value and "result.chance: expected" in w.value
+               for w in at.warning)
+    next(b for b in at.button if b.label == "Back").click().run()
+    assert at.session_state["talk_scene"] == 4 and len(at.get("plotly_chart")) == 1

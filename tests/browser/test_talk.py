@@ -36,22 +36,28 @@ def talk_url(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("GFL_TALKS") if old is None else os.environ.update(GFL_TALKS=old)
 
 
-CAPTIONS = {1: "A small MLP pair", 2: "A small CNN pair", 3: "A run nobody recorded"}
+CAPTIONS = {1: "A small MLP pair", 2: "A small CNN pair", 3: "A run nobody recorded", 4: "Plain and residual nets",
+            5: "The small CNN pair with blocks deleted"}
+HEATMAP = ".heatmaplayer image"
+LINES = ".scatterlayer .trace"
+BARS = ".barlayer .trace"
 
 
 def wait_scene(pg, number: int) -> None:
-    """Wait until the counter shows scene `number` and its caption, drawn after its figure, is there."""
-    pg.wait_for_function(f"() => document.body.innerText.includes('{number} / 3')"
+    """Wait until the counter shows scene `number` and its caption, drawn after its figure, is there (and no
+    other scene's caption)."""
+    others = [c for n, c in CAPTIONS.items() if n != number]
+    pg.wait_for_function(f"() => document.body.innerText.includes('{number} / {len(CAPTIONS)}')"
                          f" && document.body.innerText.includes('{CAPTIONS[number]}')"
-                         f" && !document.body.innerText.includes('{CAPTIONS[4 - number if number != 2 else 1]}')",
-                         timeout=60_000)
+                         f" && !{others}.some(c => document.body.innerText.includes(c))", timeout=60_000)
     wait_idle(pg)
 
 
-def main_figure_inside(pg, width: int, height: int) -> None:
-    """The scene's heatmap is drawn and lies wholly inside the window."""
-    pg.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer image', timeout=60_000)
-    chart = pg.locator('[data-testid="stPlotlyChart"]').first
+def main_figure_inside(pg, width: int, height: int, drawn: str = HEATMAP, index: int = 0) -> None:
+    """The scene's figure number `index` has drawn `drawn` (its heatmap, by default) and lies wholly inside the
+    window, its ticks at least 16 px."""
+    pg.wait_for_selector(f'[data-testid="stPlotlyChart"] {drawn}', timeout=60_000)
+    chart = pg.locator('[data-testid="stPlotlyChart"]').nth(index)
     boxes: list = []  # the replay redraws the chart each tick: poll until one draw is measured
     assert wait_for(lambda: boxes.append(chart.bounding_box()) or boxes[-1] is not None, 20), "no chart box"
     box = boxes[-1]
@@ -95,6 +101,32 @@ def test_walk_the_talk_by_keyboard(browser, talk_url, width: int, height: int) -
         main_figure_inside(pg, width, height)
         assert_no_exception(pg)
         print(f"{width}x{height}: first scene drawn in {first:.1f} s, next scene in {step:.1f} s")
+    finally:
+        context.close()
+
+
+def test_recorded_sweep_and_lesion_scenes_at_1280x720(browser, talk_url) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    pg = context.new_page()
+    pg.console_errors = []
+    pg.on("pageerror", lambda err: pg.console_errors.append(str(err)))
+    try:
+        started = time.monotonic()
+        pg.goto(f"{talk_url}/?talk=fixture&scene=4")
+        wait_scene(pg, 4)
+        main_figure_inside(pg, 1280, 720, LINES)
+        opened = time.monotonic() - started
+        pg.get_by_text("At depth 8 the ResNet's training error").first.wait_for(timeout=30_000)
+        screenshot(pg, "talk_1280x720_scene4_sweep")
+        started = time.monotonic()
+        pg.keyboard.press("ArrowRight")
+        wait_scene(pg, 5)
+        main_figure_inside(pg, 1280, 720, BARS)
+        main_figure_inside(pg, 1280, 720, LINES, index=1)
+        step = time.monotonic() - started
+        screenshot(pg, "talk_1280x720_scene5_lesion")
+        assert_no_exception(pg)
+        print(f"sweep scene drawn in {opened:.1f} s, lesion scene next in {step:.1f} s")
     finally:
         context.close()
 

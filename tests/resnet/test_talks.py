@@ -10,7 +10,7 @@ from resnet.cli import main
 from resnet.presets import PRESETS
 from resnet.store import RunStore
 from resnet.talk_record import record_scene, recorded_pair
-from resnet.talks import TalkError, find_talk, parse_talk, talk_files
+from resnet.talks import TalkError, find_talk, load_talk, parse_talk, talk_files
 
 GOOD = """
 title = "Tiny"
@@ -40,11 +40,16 @@ def scene(body: str) -> str:
 def test_builtin_talk_validates_and_tells_the_story() -> None:
     talk = find_talk("residual-learning")
     presets = [s.preset for s in talk.scenes if s.preset]
-    assert {"vanishing", "bn-explodes", "degradation"} <= set(presets)
+    assert {"vanishing", "bn-explodes"} <= set(presets)
     cut = next(s for s in talk.scenes if s.actions)
     assert cut.events()[0] == (150, 10, False) and cut.events()[-1] == (300, None, True)
     assert len(cut.events()) == 21 + 1  # blocks 10..30 cut one by one, then all restored at once
-    assert any(s.analysis and s.analysis["kind"] == "lesion" for s in talk.scenes)
+    fig1 = next(s for s in talk.scenes if s.sweep is not None)
+    assert (fig1.sweep.depths, fig1.sweep.nets, fig1.sweep.width, fig1.sweep.dataset) == ((20, 56), (False, True),
+                                                                                          8, "digits")
+    assert "degradation" not in presets  # the sweep shows Fig. 1 itself
+    lesion = next(s.analysis for s in talk.scenes if s.analysis is not None)
+    assert (lesion.kind, lesion.preset) == ("lesion", "cnn-20")
 
 
 def test_good_talk_parses() -> None:
@@ -69,6 +74,20 @@ def test_good_talk_parses() -> None:
      "actions: must be in the order"),
     ('run = "k"\nsteps = 5', "steps: only a preset scene trains"),
     ('analysis = { kind = "magic" }', "analysis.kind: must be one of"),
+    ('analysis = { kind = "lesion", colour = 1 }', "analysis: colour: unknown key"),
+    ('analysis = { kind = "lesion", preset = "cnn-9" }', "analysis.preset: unknown pair preset 'cnn-9'"),
+    ('analysis = { kind = "lesion", preset = "cnn-20", pair = "abc" }', "analysis.preset/pair: give one"),
+    ('analysis = { kind = "lesion", draws = 0 }', "analysis.draws: must be between 1 and 100"),
+    ('analysis = { kind = "landscape", draws = 3 }', "analysis.draws: only the lesion study"),
+    ("sweep = { nets = [\"plain\"] }", "sweep.depths: missing"),
+    ("sweep = { depths = [21] }", "sweep.depths: depth 21 is not 6n+2"),
+    ("sweep = { depths = [] }", "sweep.depths: must be a non-empty list"),
+    ("sweep = { depths = [20], nets = [\"wide\"] }", "sweep.nets: must be a list of"),
+    ("sweep = { depths = [20], dataset = \"spirals\" }", "sweep.dataset: must be one of digits"),
+    ("sweep = { depths = [20], width = 0 }", "sweep.width: must be between 1 and 64"),
+    ("sweep = { depths = [20], steps = \"long\" }", "sweep.steps: must be an integer"),
+    ("sweep = { depths = [20], colour = 1 }", "sweep: colour: unknown key"),
+    ("sweep = 7", "sweep: must be a non-empty string"),
 ])
 def test_bad_field_is_named(body: str, field: str) -> None:
     with pytest.raises(TalkError) as err:
@@ -84,6 +103,18 @@ def test_bad_talk_level_fields() -> None:
         parse_talk("title = ", name="t", path="t.toml")
     with pytest.raises(TalkError, match=r"^t.toml: title: missing"):
         parse_talk('[[scenes]]\ntitle="S"\ncaption="C"\nrun="k"', name="t", path="t.toml")
+
+
+def test_sweep_and_analysis_scenes_parse_with_their_defaults() -> None:
+    talk = parse_talk(scene('[scenes.sweep]\ndepths = [56, 20, 20]\nnets = ["residual"]\nwidth = 4') +
+                      '[[scenes]]\ntitle = "L"\ncaption = "C"\n[scenes.analysis]\nkind = "lesion"\ndraws = 3\n'
+                      '[[scenes]]\ntitle = "T"\ncaption = "C"\nsweep = "2026-01-01 10:00 digits #1a2b"\n', name="t")
+    sweep, lesion, tagged = talk.scenes
+    assert sweep.source == "sweep" and sweep.sweep.depths == (20, 56) and sweep.sweep.nets == (True,)
+    assert (sweep.sweep.steps, sweep.sweep.width, sweep.sweep.dataset, sweep.sweep.seeds) == (400, 4, "digits", 1)
+    assert sweep.sweep.base().model.width == 4 and len(sweep.sweep.grid().points()) == 2
+    assert (lesion.analysis.preset, lesion.analysis.params) == ("cnn-20", {"draws": 3, "seed": 0})
+    assert tagged.sweep == "2026-01-01 10:00 digits #1a2b"
 
 
 def test_users_folder_adds_and_unknown_talk_lists_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,3 +157,63 @@ def test_recorded_scene_is_found_with_its_actions(tmp_path: Path, monkeypatch: p
     assert store.events(residual_id) == live.events()
     assert recorded_pair(store, plain_only) is None  # a scene without the actions is another recording
 
+
+
+TINY_TALK = """title = "Tiny recorded"
+[[scenes]]
+title = "Sweep"
+caption = "Two tiny depths."
+[scenes.sweep]
+depths = [8, 14]
+nets = ["plain", "residual"]
+steps = 6
+width = 4
+[[scenes]]
+title = "Lesion"
+caption = "A tiny pair's lesion study."
+[scenes.analysis]
+kind = "lesion"
+preset = "cnn-20"
+draws = 2
+[[scenes]]
+title = "Not recorded"
+caption = "Landscapes replay on their page."
+analysis = { kind = "landscape" }
+"""
+
+
+def test_talk_record_records_the_sweep_and_the_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    from dataclasses import replace
+
+    from resnet.analysis.pairs import PRESETS as PAIR_PRESETS
+    from resnet.talk_analyses import recorded_analysis
+    from resnet.talk_sweeps import recorded_sweep
+
+    # A tiny stand-in for the cnn-20 pair preset keeps the test fast; the lookup matches on its config.
+    tiny = replace(PAIR_PRESETS["cnn-20"], config=PAIR_PRESETS["cnn-20"].config.replace(depth=8, width=4), steps=8)
+    monkeypatch.setitem(PAIR_PRESETS, "cnn-20", tiny)
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TALK)
+    out = tmp_path / "talk.db"
+    assert main(["talk", "record", str(path), "--out", str(out), "--jobs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "scene 1: sweep '" in printed and "scene 2: the lesion of preset 'cnn-20'" in printed
+    assert "scene 3: not recorded (landscape results are not recorded yet)" in printed
+    store = RunStore(out)
+    talk = load_talk(path)
+    tag = recorded_sweep(store, talk.scenes[0].sweep)
+    runs = store.runs(sweep=tag)
+    assert sorted((r.depth, r.residual) for r in runs) == [(8, False), (8, True), (14, False), (14, True)]
+    assert all(r.status == "finished" and r.steps == 6 for r in runs)
+    found = recorded_analysis(store, talk.scenes[1].analysis)
+    assert found is not None and found.result.random["plain"].shape[1] == 2 and len(found.result.block_names) == 3
+    count = len(store.runs())
+    assert main(["talk", "record", str(path), "--out", str(out), "--jobs", "1"]) == 0  # recorded: nothing again
+    assert len(store.runs()) == count
+    assert recorded_sweep(store, replace(talk.scenes[0].sweep, steps=7)) is None  # another grid, another sweep
+    laptop = RunStore(tmp_path / "laptop.db")  # the file carried to another machine: found there by tag and key
+    imported = laptop.import_run(out)
+    assert not imported.refused and imported.analyses == 1
+    assert recorded_sweep(laptop, talk.scenes[0].sweep) == tag
+    assert recorded_analysis(laptop, talk.scenes[1].analysis).result.block_names == found.result.block_names

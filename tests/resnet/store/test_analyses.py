@@ -1,0 +1,145 @@
+"""Analysis results in the store: kept per pair, kind and settings, migrated in, exported and imported, checked."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from resnet.analysis.records import decode, encode, lesion_params
+from resnet.analysis.results import Analysis, LesionResult, PairSummary
+from resnet.store import SCHEMA_VERSION, RunStore, StoreError, new_key
+from tests.resnet.store.helpers import TINY, bare_run
+
+PARAMS = lesion_params(draws=2, seed=0)
+
+
+def fake_lesion(n_blocks: int = 3) -> Analysis[LesionResult]:
+    """A lesion study's result of a three-block pair, with numbers a real one could have."""
+    k = np.arange(n_blocks + 1)
+    return Analysis(
+        PairSummary("twins", (0.2, 0.1), 100, "spirals", False, 3, 3, (1, 2)),
+        LesionResult(block_names=[f"block{i}" for i in range(n_blocks)], intact={"plain": 0.8, "residual": 0.9},
+                     single={"plain": np.linspace(0.3, 0.5, n_blocks), "residual": np.full(n_blocks, 0.85)},
+                     k=k, random={"plain": np.full((len(k), 2), 0.4), "residual": np.full((len(k), 2), 0.7)},
+                     shape_changing=[], chance=1 / 3))
+
+
+def pair_of(store: RunStore) -> str:
+    """A plain and a residual run recorded as one finished pair; its key."""
+    key = new_key()
+    for residual in (False, True):
+        store.finish(bare_run(store, config=TINY.replace(residual=residual), pair=key), "finished", seconds=1.0)
+    return key
+
+
+def test_a_result_is_kept_per_pair_kind_and_settings(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    key = pair_of(store)
+    assert store.analysis(key, "lesion", PARAMS) is None
+    store.save_analysis(key, "lesion", PARAMS, fake_lesion())
+    back = store.analysis(key, "lesion", dict(reversed(PARAMS.items())))  # the order of settings does not matter
+    np.testing.assert_allclose(back.result.single["plain"], fake_lesion().result.single["plain"])
+    assert back.pair.run_ids == tuple(r.id for r in store.pair(key)) and back.result.chance == pytest.approx(1 / 3)
+    assert store.analysis(key, "lesion", lesion_params(draws=3, seed=0)) is None
+    with pytest.raises(StoreError, match="has no run"):
+        store.save_analysis(new_key(), "lesion", PARAMS, fake_lesion())
+    store.delete(store.pair(key)[0].id)  # a twin gone: the pair's results go with it
+    with sqlite3.connect(store.path) as con:
+        assert con.execute("SELECT COUNT(*) FROM analyses").fetchone()[0] == 0
+
+
+def test_a_damaged_stored_result_is_one_line_naming_pair_and_field(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.db")
+    key = pair_of(store)
+    store.save_analysis(key, "lesion", PARAMS, fake_lesion())
+    with sqlite3.connect(store.path) as con:
+        con.execute("UPDATE analyses SET result = json_set(result, '$.result.single.plain[1]', 7.5)")
+    with pytest.raises(StoreError) as err:
+        store.analysis(key, "lesion", PARAMS)
+    assert f"pair {key!r} is damaged" in str(err.value) and "result.single.plain[1]: expected" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda r: r["result"].pop("chance"), "result: expected an object with exactly"),
+    (lambda r: r["result"]["single"].update(plain=[0.5]), "result.single.plain: expected 3 finite"),
+    (lambda r: r["result"]["random"]["residual"][0].__setitem__(0, float("nan")), "result.random.residual[0][0]"),
+    (lambda r: r["result"].update(k=[3, 1]), "result.k: expected increasing"),
+    (lambda r: r["pair"].update(test_samples="many"), "pair.test_samples: expected an integer"),
+    (lambda r: r["result"].update(block_names="block0"), "result.block_names: expected a list"),
+])
+def test_every_field_of_a_record_is_checked(change, field: str) -> None:
+    record = encode("lesion", fake_lesion())
+    change(record)
+    with pytest.raises(ValueError, match=None) as err:
+        decode("lesion", record)
+    assert str(err.value).startswith(field)
+
+
+def test_a_version_3_store_is_migrated_with_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    store = RunStore(path)
+    key = pair_of(store)
+    before = [(r.id, r.key, r.pair) for r in store.runs()]
+    with contextlib.closing(sqlite3.connect(path)) as con:  # as version 3 left it: no analyses table
+        con.execute("DROP TABLE analyses")
+        con.execute("PRAGMA user_version = 3")
+        con.commit()
+    store = RunStore(path)
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert [(r.id, r.key, r.pair) for r in store.runs()] == before and store.integrity_check() == "ok"
+    store.save_analysis(key, "lesion", PARAMS, fake_lesion())
+    assert store.analysis(key, "lesion", PARAMS) is not None
+
+
+def exported_pair(tmp_path: Path) -> tuple[Path, str]:
+    """A run file of a pair (both twins) with its lesion result."""
+    source = RunStore(tmp_path / "source.db")
+    key = pair_of(source)
+    source.save_analysis(key, "lesion", PARAMS, fake_lesion())
+    plain, residual = source.pair(key)
+    path = source.export_run(plain.id, tmp_path / "pair.gflrun")
+    with contextlib.closing(sqlite3.connect(path)) as con:  # the twin joins the same file
+        con.execute("ATTACH DATABASE ? AS src", (str(source.path),))
+        con.execute(f"INSERT INTO runs SELECT * FROM src.runs WHERE id = {residual.id}")
+        con.commit()
+    return path, key
+
+
+def test_export_and_import_carry_a_pairs_result(tmp_path: Path) -> None:
+    path, key = exported_pair(tmp_path)
+    store = RunStore(tmp_path / "laptop.db")
+    bare_run(store)  # ids differ on the laptop: the result follows the pair's key
+    imported = store.import_run(path)
+    assert len(imported.ids) == 2 and imported.analyses == 1 and not imported.refused
+    assert "with 1 analysis result(s)" in imported.summary(store.path)
+    found = store.analysis(key, "lesion", PARAMS)
+    assert found is not None and set(found.pair.run_ids) == set(imported.ids)
+    assert store.import_run(path).analyses == 0  # already here: nothing twice
+
+
+@pytest.mark.parametrize(("statement", "field"), [
+    ("UPDATE analyses SET result = json_set(result, '$.result.intact.plain', 'high')", "result.intact.plain"),
+    ("UPDATE analyses SET result = '{\"pair\": '", "params/result: not valid JSON"),
+    ("UPDATE analyses SET kind = 'magic'", "kind: expected one of lesion"),
+    ("UPDATE analyses SET params = '{\"draws\": -1}'", "params: expected an object of"),
+    ("UPDATE analyses SET pair = 'NOT A KEY'", "pair: expected a pair's key"),
+    ("UPDATE analyses SET pair = '0123456789abcdef'", "pair: no run of this pair came in"),
+])
+def test_a_malformed_result_is_refused_in_one_line_and_the_runs_come_in(tmp_path: Path, statement: str,
+                                                                        field: str) -> None:
+    path, key = exported_pair(tmp_path)
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute(statement)
+        con.commit()
+    store = RunStore(tmp_path / "laptop.db")
+    imported = store.import_run(path)
+    assert len(imported.ids) == 2 and imported.analyses == 0 and len(imported.refused) == 1
+    line = imported.refused[0]
+    assert line.startswith("pair.gflrun: analysis 1 (") and field in line and "\n" not in line
+    assert store.analysis(key, "lesion", PARAMS) is None and len(store.runs()) == 2
