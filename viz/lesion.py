@@ -40,8 +40,9 @@ def lesion_curve(k: np.ndarray, random: Mapping[str, np.ndarray], chance: float)
     for twin, color in TWINS:
         acc = 100 * np.asarray(random[twin])  # (K, draws)
         lo, hi, mean = acc.min(axis=1), acc.max(axis=1), acc.mean(axis=1)
-        fig.add_scatter(x=np.r_[k, k[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", fillcolor=_alpha(color, 0.18),
-                        line=dict(width=0), hoverinfo="skip", showlegend=False, name=f"{twin} range")
+        fig.add_scatter(x=np.r_[k, k[::-1]], y=np.r_[hi, lo[::-1]], mode="lines", fill="toself",
+                        fillcolor=_alpha(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
+                        name=f"{twin} range")
         fig.add_scatter(x=k, y=mean, mode="lines+markers", name=twin,
                         line=dict(color=color, width=3), marker=dict(size=7),
                         hovertemplate="%{x} blocks deleted: %{y:.1f}% correct<extra>" + twin + "</extra>")
