@@ -29,7 +29,7 @@ def recorded_sweep(store: RunStore, sweep: str | SweepSpec) -> str | None:
     sweep of exactly the grid's runs, all finished; None if there is none."""
     if isinstance(sweep, str):
         return sweep if store.runs(sweep=sweep) else None
-    wanted = {_grid_key(p.config, sweep.steps) for p in sweep.grid().points()}
+    wanted = {_grid_key(config, sweep.steps) for config in sweep.configs()}
     by_tag: dict[str, list[RunInfo]] = {}
     for info in store.runs():  # newest first
         if info.sweep is not None:

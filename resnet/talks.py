@@ -22,7 +22,7 @@ from resnet.analysis.records import lesion_params
 from resnet.data import IMAGE_DATASETS
 from resnet.nets import MAX_CNN_WIDTH, check_cnn_depth
 from resnet.presets import PRESETS
-from resnet.sweeps.grid import MAX_SEEDS, SweepGrid
+from resnet.sweeps.grid import MAX_SEEDS, SweepGrid, grid_configs
 from resnet.trainer import MAX_STEPS, TrainConfig
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "talks"
@@ -79,6 +79,10 @@ class SweepSpec:
     def grid(self, device: str = "auto") -> SweepGrid:
         """The grid to train (checks that a torchvision data set has its local copy)."""
         return SweepGrid(self.base(device), self.depths, self.nets, self.seeds, (), self.steps)
+
+    def configs(self) -> list[TrainConfig]:
+        """Every run's config, as the grid trains them (the data set need not be on this machine)."""
+        return grid_configs(self.base(), self.depths, self.nets, self.seeds, (self.dataset,))
 
     def describe(self) -> str:
         """The grid in words, for a line that says it is missing."""

@@ -53,6 +53,15 @@ def new_tag(base: TrainConfig, steps: int) -> str:
             f"{steps} steps #{uuid.uuid4().hex[:4]}")
 
 
+def grid_configs(base: TrainConfig, depths: Sequence[int], nets: Sequence[bool], seeds: int,
+                 datasets: Sequence[str]) -> list[TrainConfig]:
+    """The config of every run of a grid, in grid order; nothing checked, so a recorded grid is found again
+    on a machine without its data set."""
+    return [base.replace(dataset=dataset, seed=seed, family="cnn", depth=depth, residual=residual)
+            for dataset in datasets for seed in range(base.seed, base.seed + seeds)
+            for depth in sorted(set(depths)) for residual in sorted(set(nets))]
+
+
 @dataclass(frozen=True)
 class GridPoint:
     """One run of a sweep: its place in the grid and the config it trains."""
@@ -96,9 +105,7 @@ class SweepGrid:
 
     def points(self) -> list[GridPoint]:
         """Every run of the grid, data set by data set, seed by seed, shallow to deep, plain before residual."""
-        configs = [self.base.replace(dataset=dataset, seed=seed, family="cnn", depth=depth, residual=residual)
-                   for dataset in self.datasets for seed in range(self.base.seed, self.base.seed + self.seeds)
-                   for depth in self.depths for residual in self.nets]
+        configs = grid_configs(self.base, self.depths, self.nets, self.seeds, self.datasets)
         return [GridPoint(i, c) for i, c in enumerate(configs)]
 
     def __len__(self) -> int:

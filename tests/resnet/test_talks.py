@@ -217,3 +217,20 @@ def test_talk_record_records_the_sweep_and_the_analysis(tmp_path: Path, monkeypa
     assert not imported.refused and imported.analyses == 1
     assert recorded_sweep(laptop, talk.scenes[0].sweep) == tag
     assert recorded_analysis(laptop, talk.scenes[1].analysis).result.block_names == found.result.block_names
+
+
+def test_a_recorded_sweep_is_found_without_its_data_set_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from resnet.talk_sweeps import recorded_sweep
+    from resnet.talks import SweepSpec
+
+    monkeypatch.setenv("GFL_DATA", str(tmp_path / "no-data"))  # no local CIFAR-10 copy on this laptop
+    spec = SweepSpec(depths=(20, 56), dataset="cifar10", steps=5)
+    store = RunStore(tmp_path / "laptop.db")
+    assert recorded_sweep(store, spec) is None
+    for config in spec.configs():  # as a GPU box recorded them, on cuda
+        run = store.create_run(config.replace(device="cuda"), total_steps=5, blocks=["b"], layers=["l"],
+                               sample_shape=(3, 32, 32), num_classes=10, device="cuda", sweep="cifar #1")
+        store.finish(run, "finished", seconds=1.0)
+    assert recorded_sweep(store, spec) == "cifar #1"
+    store.finish(store.runs()[0].id, "stopped", seconds=1.0)
+    assert recorded_sweep(store, spec) is None  # a grid with a run unfinished is not the scene's recording
