@@ -10,6 +10,7 @@ import streamlit as st
 from pages.analysis_common import pair_caption
 from pages.common import require_router
 from resnet.analysis.records import RECORDED_KINDS
+from resnet.analysis.results import Analysis, Landscapes, LesionResult
 from resnet.jobs import JobError, TwinsJob, job_server
 from resnet.store import RunStore, StoreError, default_store_path
 from resnet.talk_analyses import recorded_analysis
@@ -18,6 +19,7 @@ from resnet.talk_sweeps import recorded_sweep
 from resnet.talks import Scene, SweepSpec, Talk, TalkError, find_talk, talk_files
 from resnet.views import stored_view, sweep_view
 from viz.degradation import degradation_text, error_curves_figure, gradient_text
+from viz.landscape import landscape_contours, landscape_text
 from viz.lesion import lesion_bars, lesion_curve, lesion_text
 from viz.narrative import twin_metrics, twin_sentences
 from viz.run_figures import heatmaps
@@ -161,12 +163,30 @@ def analysis_scene(talk: Talk, scene: Scene, path: str) -> list[str]:
         st.warning(f"No recorded {spec.describe()} in the run store ({path}). {record_hint(talk)}")
         st.page_link(f"pages/{spec.kind}.py", label=f"Run it on the {spec.kind} page")
         return []
+    return DRAW[spec.kind](found)
+
+
+def draw_lesion(found: Analysis[LesionResult]) -> list[str]:
+    """A lesion study as the Lesion study page draws it: single deletions, then k random ones; its sentences."""
     r = found.result
     left, right = st.columns([3, 2])
     chart(lesion_bars(r.block_names, r.single, r.intact, r.chance, r.shape_changing), "talk_main", where=left)
     chart(lesion_curve(r.k, r.random, r.chance), "talk_side", where=right)
     st.caption(pair_caption(found.pair) + f" {r.random['plain'].shape[1]} draws per k · recorded, no computing")
     return lesion_text(r.block_names, r.single, r.intact, r.k, r.random, r.chance)
+
+
+def draw_landscape(found: Analysis[Landscapes]) -> list[str]:
+    """A loss landscape's 2-D slices as the Loss landscape page draws them, and its sentences."""
+    grid, pair = found.result.grid, found.pair
+    chart(landscape_contours(grid.alphas, grid.betas, grid.loss), "talk_main")  # the 1-D slice stays on its page
+    n = len(grid.alphas)
+    st.caption(pair_caption(pair) + f" Loss on {grid.samples} training samples; {n}x{n} grid over "
+               f"±{grid.alphas[-1]:g} · recorded, no computing")
+    return landscape_text(grid.loss, num_classes=pair.num_classes, depth=pair.depth, test_error=pair.test_errors)
+
+
+DRAW = {"lesion": draw_lesion, "landscape": draw_landscape}  # a recorded kind -> how its scene draws it
 
 
 def sentences(view: RunView) -> None:

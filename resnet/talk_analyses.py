@@ -7,7 +7,7 @@ read from the run store's analyses table: nothing is computed when the talk repl
 
 from __future__ import annotations
 
-from resnet.analysis.jobs import PairSource, lesion
+from resnet.analysis.jobs import PairSource, landscape, lesion
 from resnet.analysis.pairs import preset_config
 from resnet.analysis.records import RECORDED_KINDS
 from resnet.analysis.results import Analysis
@@ -51,7 +51,7 @@ def record_analysis(store: RunStore, spec: AnalysisSpec, *, device: str = "auto"
                             seed=spec.seed)
     else:
         source = PairSource(str(store.path), preset=spec.preset, device=device, seed=spec.seed)
-    done = lesion(source, draws=spec.draws)
+    done = {"lesion": lesion, "landscape": landscape}[spec.kind](source, **spec.settings)
     if recorded_analysis(store, spec) is None:
         raise StoreError(f"the {spec.describe()} was computed but could not be kept in {store.path}")
     return done

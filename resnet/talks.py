@@ -16,9 +16,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resnet.analysis.landscape import check_landscape
 from resnet.analysis.lesion import MAX_DRAWS
 from resnet.analysis.pairs import PRESETS as PAIR_PRESETS
-from resnet.analysis.records import lesion_params
+from resnet.analysis.records import landscape_params, lesion_params
 from resnet.data import IMAGE_DATASETS
 from resnet.nets import MAX_CNN_WIDTH, check_cnn_depth
 from resnet.presets import PRESETS
@@ -32,8 +33,9 @@ ANALYSIS_KINDS = ("lesion", "landscape", "attributions", "shattered")
 TALK_KEYS = {"title", "description", "scenes"}
 SCENE_KEYS = {"title", "caption", "notes", "steps", "actions", *SOURCES}
 ACTION_KEYS = {"at", "cut", "restore"}
+LANDSCAPE_KEYS = {"resolution", "samples", "span", "points_1d"}  # a loss landscape's settings (its page's)
 SWEEP_KEYS = {"depths", "nets", "steps", "width", "dataset", "seeds", "seed"}
-ANALYSIS_KEYS = {"kind", "preset", "pair", "draws", "seed"}
+ANALYSIS_KEYS = {"kind", "preset", "pair", "draws", "seed", *LANDSCAPE_KEYS}
 NETS = ("plain", "residual")
 MAX_TEXT = 2_000  # characters in a title or caption: a slide, not an essay
 
@@ -100,16 +102,34 @@ class AnalysisSpec:
     pair: str | None = None  # a stored pair's key
     draws: int = 10  # lesion: random draws per number of deleted blocks
     seed: int = 0  # the preset's training seed; the analysis's random draws use it too
+    resolution: int = 21  # landscape: grid points per axis (the Loss landscape page's defaults)
+    samples: int = 128  # landscape: training samples the loss is averaged over
+    span: float = 1.0  # landscape: the grid covers [-span, span]
+    points_1d: int = 51  # landscape: points along the 1-D slice
+
+    @property
+    def settings(self) -> dict:
+        """The analysis's own settings, as its job function takes them (seed aside)."""
+        if self.kind == "lesion":
+            return {"draws": self.draws}
+        if self.kind == "landscape":
+            return {"resolution": self.resolution, "samples": self.samples, "span": self.span,
+                    "points_1d": self.points_1d}
+        return {}
 
     @property
     def params(self) -> dict:
         """The analysis's settings, as the store keys its result (with the pair and the kind)."""
-        return lesion_params(self.draws, self.seed) if self.kind == "lesion" else {"seed": self.seed}
+        if self.kind == "lesion":
+            return lesion_params(self.draws, self.seed)
+        if self.kind == "landscape":
+            return landscape_params(self.resolution, self.samples, self.span, self.points_1d, self.seed)
+        return {"seed": self.seed}
 
     def describe(self) -> str:
         """Which result, in words."""
         pair = f"preset '{self.preset}'" if self.preset else f"pair '{self.pair}'"
-        extra = f", {self.draws} draws" if self.kind == "lesion" else ""
+        extra = "".join(f", {k.replace('_', ' ')} {v:g}" for k, v in self.settings.items())
         return f"{self.kind} of {pair} (seed {self.seed}{extra})"
 
 
@@ -249,9 +269,25 @@ def _analysis(where: str, value: object) -> AnalysisSpec:
     pair = _text(where, "analysis.pair", value["pair"], required=True) if "pair" in value else None
     if "draws" in value and value["kind"] != "lesion":
         raise TalkError(f"{where}: analysis.draws: only the lesion study takes draws")
-    return AnalysisSpec(value["kind"], preset=preset, pair=pair,
+    extra = sorted(LANDSCAPE_KEYS & set(value))
+    if extra and value["kind"] != "landscape":
+        raise TalkError(f"{where}: analysis.{extra[0]}: only the loss landscape takes {extra[0]}")
+    span = value.get("span", 1.0)
+    if isinstance(span, bool) or not isinstance(span, (int, float)):
+        raise TalkError(f"{where}: analysis.span: must be a number, got {span!r}")
+    spec = AnalysisSpec(value["kind"], preset=preset, pair=pair,
                         draws=_int(where, "analysis.draws", value.get("draws", 10), 1, MAX_DRAWS),
-                        seed=_int(where, "analysis.seed", value.get("seed", 0), 0, 2**31 - 1))
+                        seed=_int(where, "analysis.seed", value.get("seed", 0), 0, 2**31 - 1),
+                        resolution=_int(where, "analysis.resolution", value.get("resolution", 21), 1, MAX_STEPS),
+                        samples=_int(where, "analysis.samples", value.get("samples", 128), 1, MAX_STEPS),
+                        span=float(span),
+                        points_1d=_int(where, "analysis.points_1d", value.get("points_1d", 51), 1, MAX_STEPS))
+    if spec.kind == "landscape":
+        try:  # the Loss landscape page's own bounds
+            check_landscape(**spec.settings)
+        except ValueError as err:
+            raise TalkError(f"{where}: analysis: {err}") from None
+    return spec
 
 
 def _action(where: str, table: object, n_blocks: int, steps: int) -> Action:

@@ -27,8 +27,10 @@ def shared_log_range(loss: Mapping[str, np.ndarray]) -> tuple[float, float]:
 
 
 def _log_ticks(lo: float, hi: float) -> dict:
-    """Colour-bar ticks at 1-2-5 steps of the loss itself, placed on the log10 scale."""
-    ticks = [m * 10.0**e for e in range(int(np.floor(lo)) - 1, int(np.ceil(hi)) + 1) for m in (1, 2, 5)]
+    """Colour-bar ticks at 1-2-5 steps of the loss itself (decades alone past 3 of them, where 1-2-5 steps
+    would crowd the bar), placed on the log10 scale."""
+    steps = (1, 2, 5) if hi - lo <= 3 else (1,)
+    ticks = [m * 10.0**e for e in range(int(np.floor(lo)) - 1, int(np.ceil(hi)) + 1) for m in steps]
     ticks = [t for t in ticks if lo - 1e-9 <= np.log10(t) <= hi + 1e-9]
     return dict(tickvals=[np.log10(t) for t in ticks], ticktext=[f"{t:g}" for t in ticks], title="loss")
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from resnet.analysis.attributions import BlockAttribution, InputAttribution, block_attributions, input_attributions
-from resnet.analysis.landscape import Landscape, landscape_1d, landscape_2d
+from resnet.analysis.landscape import landscape_1d, landscape_2d
 from resnet.analysis.lesion import lesion_study
 from resnet.analysis.pairs import (
     PRESETS,
@@ -25,8 +25,8 @@ from resnet.analysis.pairs import (
     record_twin_pair,
     recorded_pair,
 )
-from resnet.analysis.records import lesion_params
-from resnet.analysis.results import Analysis, LesionResult, PairSummary
+from resnet.analysis.records import landscape_params, lesion_params
+from resnet.analysis.results import Analysis, Landscapes, LesionResult, PairSummary
 from resnet.analysis.shattered import ShatteredResult, shattered_study
 from resnet.checks import choice, int_in
 from resnet.devices import DEVICES, resolve_device
@@ -68,14 +68,6 @@ class Attributions:
 
     blocks: BlockAttribution
     inputs: InputAttribution | None
-
-
-@dataclass(frozen=True)
-class Landscapes:
-    """The 2-D grid and the 1-D slice of one landscape study."""
-
-    grid: Landscape
-    line: Landscape
 
 
 def _span(progress: Progress | None, lo: float, hi: float) -> Progress | None:
@@ -128,7 +120,8 @@ def keep(source: PairSource, analysis: Analysis, kind: str, params: dict) -> Non
     store = RunStore(source.store)
     plain, residual = (store.run(i) for i in analysis.pair.run_ids)
     if plain.pair is not None and plain.pair == residual.pair:
-        with contextlib.suppress(StoreError):  # a store it cannot write to: the page still gets its result
+        # A store it cannot write to, or a result it cannot keep (a NaN loss): the page still gets its result.
+        with contextlib.suppress(StoreError, ValueError):
             store.save_analysis(plain.pair, kind, params, analysis)
 
 
@@ -147,7 +140,8 @@ def attributions(source: PairSource, *, samples: int = 32, n_steps: int = 32, in
 
 def landscape(source: PairSource, *, resolution: int = 21, samples: int = 128, span: float = 1.0,
               points_1d: int = 51, progress: Progress | None = None) -> Analysis[Landscapes]:
-    """The 2-D loss landscape around the pair's weights (row by row) and the 1-D slice along its first direction."""
+    """The 2-D loss landscape around the pair's weights (row by row) and the 1-D slice along its first direction,
+    kept in the run store when the pair was recorded as one."""
     pair, summary, rest = obtain_pair(source, progress)
     rows = _span(rest, 0.0, 0.9)
     for grid in landscape_2d(pair, resolution=resolution, samples=samples, span=span, seed=source.seed):
@@ -156,7 +150,9 @@ def landscape(source: PairSource, *, resolution: int = 21, samples: int = 128, s
     if rest is not None:
         rest(0.9, "the 1-D slice")
     line = landscape_1d(pair, resolution=points_1d, samples=samples, span=span, seed=source.seed)
-    return Analysis(summary, Landscapes(grid, line))
+    done = Analysis(summary, Landscapes(grid, line))
+    keep(source, done, "landscape", landscape_params(resolution, samples, span, points_1d, source.seed))
+    return done
 
 
 def shattered(*, depths: Sequence[int], width: int, norm: str, points: int, seeds: int, steps: int,

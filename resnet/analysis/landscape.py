@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from resnet.analysis.pairs import Pair, working_copy
+from resnet.analysis.results import Landscape
 from resnet.checks import float_in, int_in
 from resnet.nets import ResidualNet
 
@@ -48,23 +48,6 @@ def filter_normalized_direction(net: ResidualNet, seed: int) -> Direction:
         d = d * (norm(p, dim=dims, keepdim=True) / norm(d, dim=dims, keepdim=True).clamp_min(1e-12))
         direction[name] = d
     return direction
-
-
-@dataclass(frozen=True)
-class Landscape:
-    """Losses of both twins on one grid; rows of `loss` still being computed are NaN."""
-
-    alphas: np.ndarray  # (n,) coefficients of the first direction
-    betas: np.ndarray  # (m,) coefficients of the second direction (m = 1 for a 1-D slice)
-    loss: dict[str, np.ndarray]  # twin -> (m, n) loss
-    accuracy: dict[str, np.ndarray]  # twin -> (m, n) accuracy on the same samples
-    samples: int
-    rows_done: int
-
-    @property
-    def complete(self) -> bool:
-        """Whether every row has been computed."""
-        return self.rows_done == len(self.betas)
 
 
 class _Evaluator:

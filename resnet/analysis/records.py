@@ -11,13 +11,23 @@ import math
 
 import numpy as np
 
-from resnet.analysis.results import MAX_DRAWS, MAX_K_VALUES, Analysis, LesionResult, PairSummary
+from resnet.analysis.results import (
+    MAX_DRAWS,
+    MAX_K_VALUES,
+    Analysis,
+    Landscape,
+    Landscapes,
+    LesionResult,
+    PairSummary,
+)
 
-RECORDED_KINDS = ("lesion",)  # the analyses whose results the store keeps and a talk replays
+RECORDED_KINDS = ("lesion", "landscape")  # the analyses whose results the store keeps and a talk replays
 TWINS = ("plain", "residual")
 MAX_BLOCKS = 1_000
 MAX_TEXT = 2_000
 MAX_SAMPLES = 10_000_000
+MAX_POINTS = 1_001  # points along one axis of a landscape
+MAX_LOSS = 1e30  # a diverged point's loss is huge, not infinite
 
 
 def lesion_params(draws: int, seed: int) -> dict:
@@ -25,17 +35,33 @@ def lesion_params(draws: int, seed: int) -> dict:
     return {"draws": draws, "seed": seed}
 
 
+def landscape_params(resolution: int, samples: int, span: float, points_1d: int, seed: int) -> dict:
+    """The settings a loss landscape's result is kept under (with its pair and kind)."""
+    return {"resolution": resolution, "samples": samples, "span": float(span), "points_1d": points_1d, "seed": seed}
+
+
+def _twins(values: dict) -> dict:
+    return {t: np.asarray(values[t], float).tolist() for t in TWINS}
+
+
+def _encode_landscape(grid: Landscape) -> dict:
+    return {"alphas": np.asarray(grid.alphas, float).tolist(), "betas": np.asarray(grid.betas, float).tolist(),
+            "loss": _twins(grid.loss), "accuracy": _twins(grid.accuracy), "samples": int(grid.samples),
+            "rows_done": int(grid.rows_done)}
+
+
 def encode(kind: str, analysis: Analysis) -> dict:
     """An analysis's result and its pair's summary as a JSON-ready record."""
-    if kind != "lesion":
+    if kind not in RECORDED_KINDS:
         raise ValueError(f"kind: results of {kind!r} are not kept; kept: {', '.join(RECORDED_KINDS)}")
     p, r = analysis.pair, analysis.result
     pair = {"source": p.source, "test_error": [float(e) for e in p.test_error], "test_samples": int(p.test_samples),
             "dataset": p.dataset, "is_image": bool(p.is_image), "num_classes": int(p.num_classes),
             "depth": int(p.depth)}
+    if kind == "landscape":
+        return {"pair": pair, "result": {"grid": _encode_landscape(r.grid), "line": _encode_landscape(r.line)}}
     result = {"block_names": list(r.block_names), "intact": {t: float(r.intact[t]) for t in TWINS},
-              "single": {t: np.asarray(r.single[t], float).tolist() for t in TWINS},
-              "k": np.asarray(r.k, int).tolist(), "random": {t: np.asarray(r.random[t], float).tolist() for t in TWINS},
+              "single": _twins(r.single), "k": np.asarray(r.k, int).tolist(), "random": _twins(r.random),
               "shape_changing": [int(i) for i in r.shape_changing], "chance": float(r.chance)}
     return {"pair": pair, "result": result}
 
@@ -63,20 +89,44 @@ def _text(field: str, value: object) -> str:
     return value
 
 
-def _fractions(field: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
-    """A nested list of finite numbers from 0 to 1 of exactly `shape`."""
-    expected = f"{' x '.join(map(str, shape)) or 'one'} finite fraction(s) from 0 to 1"
+def _fractions(field: str, value: object, shape: tuple[int, ...], lo: float = 0.0, hi: float = 1.0,
+               what: str = "fraction(s) from 0 to 1") -> np.ndarray:
+    """A nested list of finite numbers from `lo` to `hi` of exactly `shape`."""
+    expected = f"{' x '.join(map(str, shape)) or 'one'} finite {what}"
     if len(shape) == 0:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok or not 0 <= value <= 1:
+        if not ok or not lo <= value <= hi:
             raise _fail(field, expected, value)
         return np.float64(value)
     if not isinstance(value, list) or len(value) != shape[0]:
         raise _fail(field, expected, value)
-    return np.asarray([_fractions(f"{field}[{i}]", v, shape[1:]) for i, v in enumerate(value)], np.float64)
+    return np.asarray([_fractions(f"{field}[{i}]", v, shape[1:], lo, hi, what) for i, v in enumerate(value)],
+                      np.float64)
 
 
-def _lesion(record: object, run_ids: tuple[int, int]) -> Analysis[LesionResult]:
+def _length(field: str, value: object) -> int:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_POINTS:
+        raise _fail(field, f"a list of 1 to {MAX_POINTS} numbers", value)
+    return len(value)
+
+
+def _landscape(field: str, value: object) -> Landscape:
+    g = _table(field, value, ("alphas", "betas", "loss", "accuracy", "samples", "rows_done"))
+    n, m = _length(f"{field}.alphas", g["alphas"]), _length(f"{field}.betas", g["betas"])
+    coefficients = dict(lo=-MAX_LOSS, hi=MAX_LOSS, what="coefficient(s)")
+    loss, accuracy = _table(f"{field}.loss", g["loss"], TWINS), _table(f"{field}.accuracy", g["accuracy"], TWINS)
+    return Landscape(
+        alphas=_fractions(f"{field}.alphas", g["alphas"], (n,), **coefficients),
+        betas=_fractions(f"{field}.betas", g["betas"], (m,), **coefficients),
+        loss={t: _fractions(f"{field}.loss.{t}", loss[t], (m, n), 0.0, MAX_LOSS, "loss(es) from 0") for t in TWINS},
+        accuracy={t: _fractions(f"{field}.accuracy.{t}", accuracy[t], (m, n)) for t in TWINS},
+        samples=_int(f"{field}.samples", g["samples"], 1, MAX_SAMPLES),
+        rows_done=_int(f"{field}.rows_done", g["rows_done"], m, m),  # a kept result is complete
+    )
+
+
+def _summary(record: object, run_ids: tuple[int, int]) -> tuple[PairSummary, object]:
+    """The pair's summary of a record, and its (unchecked) result."""
     record = _table("record", record, ("pair", "result"))
     p = _table("pair", record["pair"], ("source", "test_error", "test_samples", "dataset", "is_image",
                                         "num_classes", "depth"))
@@ -88,7 +138,18 @@ def _lesion(record: object, run_ids: tuple[int, int]) -> Analysis[LesionResult]:
                           _text("pair.dataset", p["dataset"]), p["is_image"],
                           _int("pair.num_classes", p["num_classes"], 1, 1_000),
                           _int("pair.depth", p["depth"], 1, 10_000), run_ids)
-    r = _table("result", record["result"], ("block_names", "intact", "single", "k", "random", "shape_changing",
+    return summary, record["result"]
+
+
+def _landscapes(record: object, run_ids: tuple[int, int]) -> Analysis[Landscapes]:
+    summary, result = _summary(record, run_ids)
+    r = _table("result", result, ("grid", "line"))
+    return Analysis(summary, Landscapes(_landscape("result.grid", r["grid"]), _landscape("result.line", r["line"])))
+
+
+def _lesion(record: object, run_ids: tuple[int, int]) -> Analysis[LesionResult]:
+    summary, result = _summary(record, run_ids)
+    r = _table("result", result, ("block_names", "intact", "single", "k", "random", "shape_changing",
                                             "chance"))
     names = r["block_names"]
     if (not isinstance(names, list) or not 1 <= len(names) <= MAX_BLOCKS
@@ -126,13 +187,14 @@ def decode(kind: str, record: object, run_ids: tuple[int, int] = (0, 0)) -> Anal
     """A record read back as the analysis page's result; a ValueError names the first bad field."""
     if kind not in RECORDED_KINDS:
         raise _fail("kind", f"one of {', '.join(RECORDED_KINDS)}", kind)
-    return _lesion(record, run_ids)
+    return (_lesion if kind == "lesion" else _landscapes)(record, run_ids)
 
 
 def check_params(value: object) -> dict:
-    """An analysis's settings: a JSON object of a few small integers (draws, seed, ...)."""
+    """An analysis's settings: a JSON object of a few numbers from 0 to 2^31 - 1 (draws, seed, span, ...)."""
     if (not isinstance(value, dict) or len(value) > 16
             or not all(isinstance(k, str) and len(k) <= 40 for k in value)
-            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31 for v in value.values())):
-        raise _fail("params", "an object of at most 16 named integers from 0 to 2^31 - 1", value)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                       and 0 <= v < 2**31 for v in value.values())):
+        raise _fail("params", "an object of at most 16 named numbers from 0 to 2^31 - 1", value)
     return value

@@ -51,3 +51,28 @@ class LesionResult:
     random: dict[str, np.ndarray]  # twin -> (K, draws) accuracy with k random blocks deleted
     shape_changing: list[int]  # blocks whose deletion needs a zero-pad/projection, not y = x
     chance: float  # accuracy of guessing the most common test label
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """Losses of both twins on one grid; rows of `loss` still being computed are NaN."""
+
+    alphas: np.ndarray  # (n,) coefficients of the first direction
+    betas: np.ndarray  # (m,) coefficients of the second direction (m = 1 for a 1-D slice)
+    loss: dict[str, np.ndarray]  # twin -> (m, n) loss
+    accuracy: dict[str, np.ndarray]  # twin -> (m, n) accuracy on the same samples
+    samples: int
+    rows_done: int
+
+    @property
+    def complete(self) -> bool:
+        """Whether every row has been computed."""
+        return self.rows_done == len(self.betas)
+
+
+@dataclass(frozen=True)
+class Landscapes:
+    """The 2-D grid and the 1-D slice of one landscape study."""
+
+    grid: Landscape
+    line: Landscape

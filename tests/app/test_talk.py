@@ -112,7 +112,7 @@ def test_missing_sweep_and_analysis_say_which_and_the_talk_goes_on(tmp_path: Pat
                and "talk record missing" in w.value for w in at.warning)
     next(b for b in at.button if b.label == "Next").click().run()
     assert not at.exception
-    assert any("No recorded lesion of preset 'cnn-56' (seed 0, 10 draws)" in w.value for w in at.warning)
+    assert any("No recorded lesion of preset 'cnn-56' (seed 0, draws 10)" in w.value for w in at.warning)
     next(b for b in at.button if b.label == "Next").click().run()
     assert any("No recorded sweep 'no such sweep'" in w.value for w in at.warning)
     assert job_server().jobs() == []
@@ -129,3 +129,29 @@ def test_a_damaged_stored_result_says_so_and_the_talk_goes_on(talk_dir: Path) ->
                for w in at.warning)
     next(b for b in at.button if b.label == "Back").click().run()
     assert at.session_state["talk_scene"] == 4 and len(at.get("plotly_chart")) == 1
+
+
+def test_a_recorded_landscape_scene_replays_with_no_job(talk_dir: Path) -> None:
+    from resnet.talk_analyses import record_analysis
+    from resnet.talks import load_talk
+
+    pair = load_talk(talk_dir / "fixture.toml").scenes[1].pair  # the fixture's small CNN pair
+    (talk_dir / "landscape.toml").write_text(f"""title = "Landscape"
+[[scenes]]
+title = "Recorded landscape"
+caption = "The small CNN pair's loss around its weights."
+[scenes.analysis]
+kind = "landscape"
+pair = "{pair}"
+resolution = 5
+samples = 32
+points_1d = 11
+""")
+    record_analysis(RunStore(os.environ["GFL_STORE"]), load_talk(talk_dir / "landscape.toml").scenes[0].analysis,
+                    device="cpu")
+    at = open_talk({"talk": "landscape"})
+    assert not at.exception and not at.warning
+    (contours,) = at.get("plotly_chart")
+    assert '"type":"contour"' in contours.proto.spec
+    assert any("5x5 grid" in c.value for c in at.caption) and at.info  # the Loss landscape page's sentences
+    assert job_server().jobs() == []

@@ -88,6 +88,9 @@ def test_good_talk_parses() -> None:
     ("sweep = { depths = [20], steps = \"long\" }", "sweep.steps: must be an integer"),
     ("sweep = { depths = [20], colour = 1 }", "sweep: colour: unknown key"),
     ("sweep = 7", "sweep: must be a non-empty string"),
+    ('analysis = { kind = "landscape", resolution = 4 }', "analysis: grid points per axis must be"),
+    ('analysis = { kind = "landscape", span = "wide" }', "analysis.span: must be a number"),
+    ('analysis = { kind = "lesion", span = 1.0 }', "analysis.span: only the loss landscape takes span"),
 ])
 def test_bad_field_is_named(body: str, field: str) -> None:
     with pytest.raises(TalkError) as err:
@@ -176,9 +179,18 @@ kind = "lesion"
 preset = "cnn-20"
 draws = 2
 [[scenes]]
+title = "Landscape"
+caption = "The same pair's loss around its weights."
+[scenes.analysis]
+kind = "landscape"
+preset = "cnn-20"
+resolution = 5
+samples = 32
+points_1d = 11
+[[scenes]]
 title = "Not recorded"
-caption = "Landscapes replay on their page."
-analysis = { kind = "landscape" }
+caption = "Attributions are computed on their page."
+analysis = { kind = "attributions" }
 """
 
 
@@ -199,7 +211,8 @@ def test_talk_record_records_the_sweep_and_the_analysis(tmp_path: Path, monkeypa
     assert main(["talk", "record", str(path), "--out", str(out), "--jobs", "1"]) == 0
     printed = capsys.readouterr().out
     assert "scene 1: sweep '" in printed and "scene 2: the lesion of preset 'cnn-20'" in printed
-    assert "scene 3: not recorded (landscape results are not recorded yet)" in printed
+    assert "scene 3: the landscape of preset 'cnn-20'" in printed
+    assert "scene 4: not recorded (attributions results are not recorded yet)" in printed
     store = RunStore(out)
     talk = load_talk(path)
     tag = recorded_sweep(store, talk.scenes[0].sweep)
@@ -208,13 +221,16 @@ def test_talk_record_records_the_sweep_and_the_analysis(tmp_path: Path, monkeypa
     assert all(r.status == "finished" and r.steps == 6 for r in runs)
     found = recorded_analysis(store, talk.scenes[1].analysis)
     assert found is not None and found.result.random["plain"].shape[1] == 2 and len(found.result.block_names) == 3
+    landscape = recorded_analysis(store, talk.scenes[2].analysis).result
+    assert landscape.grid.loss["plain"].shape == (5, 5) and landscape.line.loss["residual"].shape == (1, 11)
+    assert len({r.pair for r in store.runs() if r.pair}) == 1  # both analyses of the one pair trained for them
     count = len(store.runs())
     assert main(["talk", "record", str(path), "--out", str(out), "--jobs", "1"]) == 0  # recorded: nothing again
     assert len(store.runs()) == count
     assert recorded_sweep(store, replace(talk.scenes[0].sweep, steps=7)) is None  # another grid, another sweep
     laptop = RunStore(tmp_path / "laptop.db")  # the file carried to another machine: found there by tag and key
     imported = laptop.import_run(out)
-    assert not imported.refused and imported.analyses == 1
+    assert not imported.refused and imported.analyses == 2
     assert recorded_sweep(laptop, talk.scenes[0].sweep) == tag
     assert recorded_analysis(laptop, talk.scenes[1].analysis).result.block_names == found.result.block_names
 

@@ -143,3 +143,33 @@ def test_a_malformed_result_is_refused_in_one_line_and_the_runs_come_in(tmp_path
     line = imported.refused[0]
     assert line.startswith("pair.gflrun: analysis 1 (") and field in line and "\n" not in line
     assert store.analysis(key, "lesion", PARAMS) is None and len(store.runs()) == 2
+
+
+def fake_landscape() -> Analysis:
+    """A landscape study's result: a 3x3 grid and a 5-point slice."""
+    from resnet.analysis.results import Landscape, Landscapes
+
+    twins = ("plain", "residual")
+    grid = Landscape(np.linspace(-1, 1, 3), np.linspace(-1, 1, 3), {t: np.full((3, 3), 2.0) for t in twins},
+                     {t: np.full((3, 3), 0.5) for t in twins}, samples=32, rows_done=3)
+    line = Landscape(np.linspace(-1, 1, 5), np.zeros(1), {t: np.full((1, 5), 2.0) for t in twins},
+                     {t: np.full((1, 5), 0.5) for t in twins}, samples=32, rows_done=1)
+    return Analysis(fake_lesion().pair, Landscapes(grid, line))
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda r: None, ""),
+    (lambda r: r["result"]["grid"]["loss"]["plain"][2].__setitem__(1, -1.0), "result.grid.loss.plain[2][1]"),
+    (lambda r: r["result"]["line"].update(rows_done=0), "result.line.rows_done: expected an integer from 1 to 1"),
+    (lambda r: r["result"]["grid"]["accuracy"].update(residual=[[0.5] * 3] * 2), "result.grid.accuracy.residual"),
+])
+def test_a_landscape_record_reads_back_and_every_field_is_checked(change, field: str) -> None:
+    record = encode("landscape", fake_landscape())
+    change(record)
+    if not field:
+        back = decode("landscape", record)
+        np.testing.assert_allclose(back.result.grid.loss["residual"], 2.0)
+        return
+    with pytest.raises(ValueError) as err:
+        decode("landscape", record)
+    assert str(err.value).startswith(field)
