@@ -7,7 +7,7 @@ second since the last sample, and checks the run store: both twins' runs are the
 recorded steps never go back and never pass the live view's, and SQLite's quick check passes. Shortcuts are
 cut and restored every minute, as a presenter would. Goals: resident memory after warm-up grows by less than
 10%, the store stays consistent, the step rate holds (last five minutes against the five after warm-up).
-The suite runs `soak()` for about a minute and checks consistency only.
+The suite runs `soak()` for half a minute and checks consistency only.
 """
 
 from __future__ import annotations

@@ -53,6 +53,14 @@ def start_training(browser, url: str, preset: str):
     return page, time.monotonic() - start
 
 
+def leave(page) -> None:
+    """Pause the session's training, then close its tab: the next measurement starts with every slot free."""
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.wait_for_function("() => /· paused/.test(document.querySelector('[data-testid=\"stProgress\"]')"
+                           "?.innerText || '')", timeout=60_000)
+    page.context.close()
+
+
 def page_rates(pages, seconds: float) -> list[float]:
     """Steps per second each page's progress line advances over `seconds`."""
     first = [step_on_page(p) for p in pages]
@@ -93,11 +101,11 @@ def main() -> None:
                     page, seconds = start_training(browser, url, preset)
                     times.append(seconds)
                     rates += page_rates([page], args.seconds)
-                    page.context.close()
+                    leave(page)
                 pair = [start_training(browser, url, preset)[0] for _ in range(2)]
                 both = sum(page_rates(pair, args.seconds))
                 for page in pair:
-                    page.context.close()
+                    leave(page)
                 print(f"{preset:<14} {statistics.median(times):>9.2f} {min(times):>7.2f} {max(times):>7.2f} "
                       f"{statistics.median(rates):>8.1f} {both:>11.1f}")
             browser.close()
