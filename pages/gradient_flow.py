@@ -21,8 +21,8 @@ from viz.runview import RunView
 
 require_router()
 LIVE_STATES = ("starting", "training", "queued")
-HEATMAP_POINTS = 600  # columns per heatmap: smooth at 2 Hz however long the run
-REDRAW_SECONDS = 0.5
+HEATMAP_POINTS = 300  # columns per heatmap: smooth on screen, and light enough to send every redraw
+REDRAW_SECONDS = 1.0  # the page, the server and the browser share two cores with training: redraw once a second
 REPLAY_TICK_S = 0.3
 REPLAY_SPEEDS = {"slow": 100, "normal": 40, "fast": 15}  # a replay plays the run in this many ticks
 
