@@ -72,8 +72,9 @@ def heatmaps(view: RunView, stat: str = "grad_norm", *, title: str | None = None
         net = view.nets[role]
         values, labels = _values(net, stat)
         fig.add_trace(go.Heatmap(
-            # float32 and int32: half the bytes a redraw sends the browser, and far more precision than a colour shows
-            z=log10(values).T.astype(np.float32), x=net.steps.astype(np.int32), y=list(labels), coloraxis="coloraxis", name=title_of(role, net),
+            # float32 and int32: half the bytes a redraw sends, and more precision than a colour shows
+            z=log10(values).T.astype(np.float32), x=net.steps.astype(np.int32), y=list(labels),
+            coloraxis="coloraxis", name=title_of(role, net),
             hovertemplate=f"{title_of(role, net)}<br>%{{y}}<br>step %{{x}}<br>{symbol} = 10^%{{z:.2f}}<extra></extra>",
         ), row=1, col=col)
         fig.update_yaxes(autorange="reversed", type="category", automargin=True, row=1, col=col)

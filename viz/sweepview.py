@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def paper_name(residual: bool, depth: int) -> str:
+    """"plain-56" or "ResNet-56", as the paper names its nets."""
+    return f"{'ResNet' if residual else 'plain'}-{depth}"
+
+
 @dataclass(frozen=True)
 class ErrorCurve:
     """One net's training error (per batch) and test error against iterations."""
@@ -25,7 +30,7 @@ class ErrorCurve:
     @property
     def label(self) -> str:
         """"plain-56" or "ResNet-56", the paper's names."""
-        return f"{'ResNet' if self.residual else 'plain'}-{self.depth}"
+        return paper_name(self.residual, self.depth)
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,8 @@ class ResponseCurve:
 
     @property
     def label(self) -> str:
-        """The paper's name of the net."""
-        return f"{'ResNet' if self.residual else 'plain'}-{self.depth}"
+        """"plain-56" or "ResNet-56", the paper's names."""
+        return paper_name(self.residual, self.depth)
 
 
 @dataclass(frozen=True)
