@@ -27,7 +27,7 @@ from resnet.sweeps.local import LocalBackend
 from resnet.trainer import FAMILIES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer
 from resnet.zoo import MODELS
 
-FIGURE_FORMATS = ("png", "svg", "gif", "animation", "report")  # resnet/cli_figures.py writes these
+FIGURE_FORMATS = ("png", "svg", "gif", "animation", "report")  # figure_export.py writes these
 
 SWEEP_DEFAULTS = get_preset("degradation")  # with FIG1_DEPTHS, a bare `sweep` reproduces Fig. 1's ordering
 
@@ -347,7 +347,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write a run's tables or its run file."""
     store = RunStore(args.store)
     if args.format in FIGURE_FORMATS:
-        from resnet.cli_figures import export_figures  # the figure front end: viz/ is imported only here
+        from figure_export import (
+            export_figures,  # the figure front end (top level, beside app.py): viz/ is imported only there
+        )
 
         paths = export_figures(store, args.id, args.out, args.format)
     elif args.format == "run":

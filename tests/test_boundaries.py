@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FRONT_ENDS = {"app", "pages", "resnet.__main__", "resnet.cli", "resnet.cli_figures"}  # modules or packages
+FRONT_ENDS = {"app", "pages", "resnet.__main__", "resnet.cli", "figure_export"}  # modules or packages
 # The numpy-only data modules resnet/ builds and viz/ draws (and the package they live in): a run or
 # pair (RunView) and a depth sweep (SweepView), so the engine hands over data the figures take as is.
 SHARED = {"viz", "viz.runview", "viz.sweepview"}

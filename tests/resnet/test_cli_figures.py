@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from figure_export import frame_steps
 from resnet.cli import main
-from resnet.cli_figures import frame_steps
 from resnet.store import RunStore
 from tests.helpers import chromium_or_fail, record_small_pair
 
@@ -60,7 +60,7 @@ def test_missing_chromium_is_one_line(pair_store, tmp_path: Path, monkeypatch: p
                                       capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "none"))
     monkeypatch.setenv("GFL_CHROMIUM", str(tmp_path / "none"))
-    monkeypatch.setattr("resnet.cli_figures.CHROMIUM_CANDIDATES", ())
+    monkeypatch.setattr("figure_export.CHROMIUM_CANDIDATES", ())
     store, run_id = pair_store
     assert main(["runs", "export", str(run_id), "--format", "png", "--out", str(tmp_path), "--store", store]) == 2
     err = capsys.readouterr().err.strip()

@@ -1,6 +1,6 @@
 """`python -m resnet runs export ID --format png|svg|gif|animation|report`: a run's figures for slides.
 
-A front end like pages/ (the boundary test names it one): it draws the stored run's RunView with
+A front end like app.py and pages/, so resnet/ stays free of Plotly: it draws the stored run's RunView with
 viz/'s one set of figure functions. Static images go through Plotly's write_image with kaleido 1.x
 and the system's Chromium; kaleido is never let to download a browser.
 """
