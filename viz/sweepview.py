@@ -11,50 +11,42 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def paper_name(residual: bool, depth: int) -> str:
-    """"plain-56" or "ResNet-56", as the paper names its nets."""
-    return f"{'ResNet' if residual else 'plain'}-{depth}"
-
-
 @dataclass(frozen=True)
-class ErrorCurve:
-    """One net's training error (per batch) and test error against iterations."""
+class SweepNet:
+    """One net of a sweep: its depth and whether it has shortcuts."""
 
     depth: int
     residual: bool
+
+    @property
+    def label(self) -> str:
+        """"plain-56" or "ResNet-56", the paper's names."""
+        return f"{'ResNet' if self.residual else 'plain'}-{self.depth}"
+
+
+@dataclass(frozen=True)
+class ErrorCurve(SweepNet):
+    """One net's training error (per batch) and test error against iterations."""
+
     steps: np.ndarray  # (S,) iterations
     train_error: np.ndarray  # (S,) fraction of the batch misclassified
     test_steps: np.ndarray  # (T,)
     test_error: np.ndarray  # (T,) fraction of the test set misclassified
 
-    @property
-    def label(self) -> str:
-        """"plain-56" or "ResNet-56", the paper's names."""
-        return paper_name(self.residual, self.depth)
-
 
 @dataclass(frozen=True)
-class DepthResult:
+class DepthResult(SweepNet):
     """Final errors of one trained net (one seed)."""
 
-    depth: int
-    residual: bool
     train_error: float  # mean over the last 10% of steps
     test_error: float | None
 
 
 @dataclass(frozen=True)
-class ResponseCurve:
+class ResponseCurve(SweepNet):
     """Std of each layer's response of one net, input to output (Fig. 7)."""
 
-    depth: int
-    residual: bool
     std: np.ndarray  # (L,)
-
-    @property
-    def label(self) -> str:
-        """"plain-56" or "ResNet-56", the paper's names."""
-        return paper_name(self.residual, self.depth)
 
 
 @dataclass(frozen=True)
