@@ -6,7 +6,8 @@ Every `--sample` seconds it records the worker's and this process's resident mem
 second since the last sample, and checks the run store: both twins' runs are there, still "running", their
 recorded steps never go back and never pass the live view's, and SQLite's quick check passes. Shortcuts are
 cut and restored every minute, as a presenter would. Goals: resident memory after warm-up grows by less than
-10%, the store stays consistent, the step rate holds (last five minutes against the five after warm-up).
+10%, the store stays consistent, the step rate holds (last five minutes against the five after warm-up), and
+the slowest redraw says whether a page would have kept its heartbeat.
 The suite runs `soak()` for half a minute and checks consistency only.
 """
 
@@ -38,6 +39,7 @@ class Sample:
     worker_rss_mb: float
     reader_rss_mb: float
     stored_steps: tuple[int, int]  # (plain, residual) steps committed to the store
+    slowest_redraw_s: float  # the longest redraw (view, figures, JSON) since the last sample
     problems: tuple[str, ...]  # consistency failures seen at this sample
 
 
@@ -88,10 +90,12 @@ def soak(seconds: float, *, preset: str = "vanishing", sample_every: float = 10.
         last_step, stored, samples = job.view(10).step, (0, 0), []
         next_sample, next_toggle, cut = start + sample_every, start + toggle_every, False
         blocks = len(job.config.model.block_names())
+        slowest = 0.0
         while (now := time.monotonic()) - start < seconds:
             job.heartbeat()
             for fig in run_figures(job.view(600)).values():  # the page's redraw: view, figures, JSON
                 fig.to_json()
+            slowest = max(slowest, time.monotonic() - now)
             if now >= next_toggle:  # cut, then restore, the middle third of the shortcuts
                 cut = not cut
                 job.apply_shortcuts([i for i in range(blocks) if not (cut and blocks // 3 <= i < 2 * blocks // 3)])
@@ -102,10 +106,10 @@ def soak(seconds: float, *, preset: str = "vanishing", sample_every: float = 10.
                 if not job.alive or job.state != "training":
                     problems.append(f"the job is {job.state}: {job.message}")
                 samples.append(Sample(now - start, step, (step - last_step) / (now - last_time), rss_mb(job.pid),
-                                      rss_mb(os.getpid()), stored, tuple(problems)))
+                                      rss_mb(os.getpid()), stored, slowest, tuple(problems)))
                 if on_sample is not None:
                     on_sample(samples[-1])
-                last_step, last_time, next_sample = step, now, next_sample + sample_every
+                last_step, last_time, next_sample, slowest = step, now, next_sample + sample_every, 0.0
             time.sleep(max(0.0, 0.5 - (time.monotonic() - now)))
         job.pause()  # a pause commits what the worker holds: the store then matches the view
         deadline = time.monotonic() + 60
@@ -136,7 +140,7 @@ def main() -> None:
 
         def show(s: Sample) -> None:
             print(f"  {s.seconds:7.0f} s  step {s.step:7d}  {s.rate:6.1f} steps/s  worker {s.worker_rss_mb:7.1f} MiB  "
-                  f"reader {s.reader_rss_mb:7.1f} MiB  stored {s.stored_steps}" +
+                  f"reader {s.reader_rss_mb:7.1f} MiB  stored {s.stored_steps}  redraw {s.slowest_redraw_s:5.2f} s" +
                   (f"  PROBLEM: {'; '.join(s.problems)}" if s.problems else ""), flush=True)
 
         samples, final = soak(args.minutes * 60, preset=args.preset, sample_every=args.sample, store_path=path,
@@ -152,13 +156,15 @@ def main() -> None:
         "problems": sum(len(s.problems) for s in samples),
         "worker_rss_growth": end.worker_rss_mb / base.worker_rss_mb - 1,
         "reader_rss_growth": end.reader_rss_mb / base.reader_rss_mb - 1,
+        "slowest_redraw_s": max(s.slowest_redraw_s for s in samples),
         "rate_early": early, "rate_late": late, "rate_late_over_early": late / early,
     }
     print(f"worker memory {base.worker_rss_mb:.1f} -> {end.worker_rss_mb:.1f} MiB "
           f"({figures['worker_rss_growth']:+.1%}; goal < +10%), reader {base.reader_rss_mb:.1f} -> "
           f"{end.reader_rss_mb:.1f} MiB ({figures['reader_rss_growth']:+.1%})")
     print(f"step rate {early:.1f} -> {late:.1f} steps/s ({late / early:.2f}x), {end.step} steps, store {size:.1f} MB, "
-          f"{figures['problems']} consistency problems, stored steps match the view at the end: {final >= 0}")
+          f"{figures['problems']} consistency problems, stored steps match the view at the end: {final >= 0}, "
+          f"slowest redraw {figures['slowest_redraw_s']:.2f} s")
     if args.json:
         print(json.dumps({"figures": figures, "samples": [asdict(s) for s in samples]}))
 

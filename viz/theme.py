@@ -28,11 +28,8 @@ TEMPLATE = go.layout.Template(
 
 def styled(fig: go.Figure, *, title: str | None = None, height: int | None = None) -> go.Figure:
     """Apply the app's template (and an optional title and height) to `fig` and return it."""
-    fig.update_layout(template=TEMPLATE)
-    if title is not None:
-        fig.update_layout(title_text=title)
-    if height is not None:
-        fig.update_layout(height=height)
+    extra = {k: v for k, v in (("title_text", title), ("height", height)) if v is not None}
+    fig.update_layout(template=TEMPLATE, **extra)  # one update: each validates the whole layout
     return fig
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from viz.logscale import log_range, log_ticks
 from viz.report import report_html
-from viz.run_figures import block_profile, curves, heatmaps, net_colors, run_figures
+from viz.run_figures import block_profile, curves, event_marks, heatmaps, net_colors, run_figures
 from viz.runview import NetView, RunView, empty_net, sample, shortcuts_at
 from viz.theme import PLAIN, RESIDUAL
 
@@ -78,6 +78,29 @@ def test_shortcut_switches_are_marked_on_the_panel_of_the_net_that_switched() ->
     assert [s.x0 for s in lines] == [2.5, 3.5] and {s.xref for s in lines} == {"x2"}
     texts = [a.text for a in fig.layout.annotations]
     assert "block1 off" in texts and "all shortcuts on" in texts
+
+
+def test_switches_at_one_step_make_one_mark_per_direction() -> None:
+    # A scripted cut of a range, or the pills of several blocks in one redraw: one line, one label.
+    names = [f"b{i}" for i in range(40)]
+    events = [(5, i, False) for i in range(10, 31)] + [(5, 2, True), (9, 3, False), (9, 7, False), (12, None, True)]
+    assert event_marks(events, names) == [(5, False, "b10–b30 off"), (5, True, "b2 on"), (9, False, "2 shortcuts off"),
+                                          (12, True, "all shortcuts on")]
+    fig = heatmaps(twins(events=[(2, b, False) for b in range(3)] * 20))
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert len(lines) == 1 and lines[0].x0 == 2.5 and lines[0].xref == "x2" and lines[0].yref == "y2 domain"
+    assert "block0–block2 off" in [a.text for a in fig.layout.annotations]
+    assert len(curves(twins(events=[(2, b, False) for b in range(3)] * 20)).layout.shapes) == 2  # one per panel
+
+
+def test_panels_put_each_net_on_its_own_axes() -> None:
+    fig = heatmaps(twins())
+    assert [(t.xaxis, t.yaxis) for t in fig.data] == [("x", "y"), ("x2", "y2")]
+    left, right = fig.layout.xaxis.domain, fig.layout.xaxis2.domain
+    assert left[0] == 0 and right[1] == pytest.approx(1) and right[0] - left[1] == pytest.approx(0.08)
+    assert fig.layout.yaxis2.anchor == "x2" and fig.layout.yaxis2.autorange == "reversed"
+    c = curves(twins())
+    assert {t.yaxis for t in c.data if "error" in t.name} == {"y2"} and c.layout.yaxis.type == "log"
 
 
 def test_a_thinned_stretch_is_marked() -> None:
