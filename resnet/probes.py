@@ -143,6 +143,10 @@ class Probe:
         self._step_ids: list[int] = []
         self._count = 0
         self._numels: list[int] = []
+        # False: a drain hands its rows over for good (a worker whose rows go to the server and the store);
+        # the probe then holds at most a chunk, not 2 KB a step for as long as the run lasts.
+        self.keep_drained = True
+        self._released = 0  # rows handed over and no longer held
 
     def __enter__(self) -> Probe:
         self._taps.clear()
@@ -223,7 +227,10 @@ class Probe:
         self._filled = 0
 
     def history(self) -> ProbeHistory:
-        """Everything recorded so far, on the host."""
+        """Everything recorded so far, on the host (a RuntimeError once drains have handed rows over)."""
+        if self._released:
+            raise RuntimeError(f"the probe handed its first {self._released} rows over as it drained them "
+                               "(keep_drained is off): read them where they went")
         self._flush()
         return self._as_history(self._host, 0)
 
@@ -232,7 +239,11 @@ class Probe:
         self._flush()
         chunks, self._drained_chunks = self._host[self._drained_chunks :], len(self._host)
         start, self._drained = self._drained, len(self._step_ids)
-        return self._as_history(chunks, start)
+        drained = self._as_history(chunks, start)
+        if not self.keep_drained:
+            self._released += len(drained)
+            self._host, self._step_ids, self._drained_chunks, self._drained = [], [], 0, 0
+        return drained
 
     def _as_history(self, chunks: list[np.ndarray], start: int) -> ProbeHistory:
         rows = np.concatenate(chunks) if chunks else np.zeros((0, self._width), np.float32)

@@ -279,7 +279,8 @@ class Trainer:
         if self.done:
             return False
         t0 = time.perf_counter()
-        self.model.train()
+        if not self.model.training:  # Module.train() walks every submodule: 7% of a 50-block MLP's step
+            self.model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step_count)
         x, y = self.batches.next()

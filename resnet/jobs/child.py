@@ -121,6 +121,7 @@ def run_one(spec: dict, conn: Connection) -> None:
     config = TrainConfig.from_dict(spec["config"])
     store = RunStore(spec["store"])
     trainer = twin_trainer(config, total_steps=spec["steps"])
+    trainer.probe.keep_drained = False  # the store has every row: the worker keeps none past its commit
     last = [0.0]
     stop = [False]
 
@@ -233,6 +234,8 @@ class Twins:
         for t in self.trainers.values():
             t.close()
         plain, residual = twin_trainers(self.config, total_steps=self.steps)
+        for t in (plain, residual):
+            t.probe.keep_drained = False  # rows go to the server (and the store) as they come: none stay here
         self.trainers = {"plain": plain, "residual": residual}
         self.sent = {role: (0, 0, 0) for role in self.trainers}
         self.epoch += 1

@@ -211,6 +211,28 @@ def test_drain_returns_each_row_once() -> None:
         assert getattr(second, stat).shape[0] == 4
 
 
+def test_a_probe_that_hands_its_rows_over_keeps_none_of_them() -> None:
+    # A worker's probe: every drained row has gone to the server and the store, so none stays behind.
+    net, kept = tiny_mlp(), tiny_mlp()
+    kept.load_state_dict(net.state_dict())
+    batches = _batches((3,), 11)
+    with Probe(net, chunk=3) as probe, Probe(kept, chunk=3) as reference:
+        probe.keep_drained = False
+        parts = []
+        for lo, hi in ((0, 4), (4, 4), (4, 11)):
+            _record(net, probe, batches[lo:hi])
+            _record(kept, reference, batches[lo:hi])
+            parts.append(probe.drain())
+            assert probe._host == [] and probe._step_ids == []  # nothing held past the drain
+        with pytest.raises(RuntimeError, match="handed its first 11 rows over"):
+            probe.history()
+        whole = reference.history()
+    joined = ProbeHistory.concat([p for p in parts if len(p)])
+    assert joined.steps.tolist() == list(range(11))
+    for stat in ("grad_norm", "input_grad_norm", "act_mean", "act_std", "layer_grad_norm"):
+        np.testing.assert_array_equal(getattr(joined, stat), getattr(whole, stat), err_msg=stat)
+
+
 def test_step_ids_are_kept() -> None:
     net = tiny_mlp()
     x, y = _batches((3,), 1)[0]
