@@ -16,6 +16,7 @@ from resnet.analysis.shattered import (
     ShatteredResult,
     check_shattered,
 )
+from resnet.store import default_store_path
 from viz.shattered import autocorrelation_curves, gradient_traces, lag1_vs_depth, shattered_text
 
 require_router()
@@ -64,8 +65,9 @@ if st.button("Run", type="primary"):
     try:
         check_shattered(**settings)
         device = session_device()  # resolved in the worker: the server process touches no accelerator
+        # The store keeps the result, so a talk replays it without computing.
         submit("shattered_job", ("shattered", *settings.values(), device), "resnet.analysis.jobs:shattered",
-               **settings, device=device)
+               **settings, device=device, store=str(default_store_path()))
     except ValueError as err:
         st.error(str(err))
 

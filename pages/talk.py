@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from pages.analysis_common import pair_caption
 from pages.common import require_router
-from resnet.analysis.records import RECORDED_KINDS
-from resnet.analysis.results import Analysis, Landscapes, LesionResult
+from resnet.analysis.results import Analysis, Attributions, Landscapes, LesionResult, ShatteredResult
 from resnet.jobs import JobError, TwinsJob, job_server
 from resnet.store import RunStore, StoreError, default_store_path
 from resnet.talk_analyses import recorded_analysis
@@ -18,12 +18,14 @@ from resnet.talk_record import recorded_pair, scene_config
 from resnet.talk_sweeps import recorded_sweep
 from resnet.talks import Scene, SweepSpec, Talk, TalkError, find_talk, talk_files
 from resnet.views import stored_view, sweep_view
+from viz.attributions import attribution_maps, attribution_text, block_share_bars, completeness_text
 from viz.degradation import degradation_text, error_curves_figure, gradient_text
 from viz.landscape import landscape_contours, landscape_text
 from viz.lesion import lesion_bars, lesion_curve, lesion_text
 from viz.narrative import twin_metrics, twin_sentences
 from viz.run_figures import heatmaps
 from viz.runview import RunView
+from viz.shattered import autocorrelation_curves, lag1_vs_depth, shattered_text
 from viz.sweepview import SweepView
 from viz.theme import projector
 
@@ -150,10 +152,6 @@ def sweep_scene(talk: Talk, scene: Scene, path: str) -> list[str]:
 def analysis_scene(talk: Talk, scene: Scene, path: str) -> list[str]:
     """The scene's recorded analysis result, drawn as its analysis page draws it; its computed sentences."""
     spec = scene.analysis
-    if spec.kind not in RECORDED_KINDS:
-        st.info(f"Recorded {spec.kind} results do not replay in a talk yet; the page computes them.")
-        st.page_link(f"pages/{spec.kind}.py", label=f"Open the {spec.kind} page")
-        return []
     try:
         found = recorded_analysis(RunStore(path), spec)
     except StoreError as err:
@@ -186,7 +184,36 @@ def draw_landscape(found: Analysis[Landscapes]) -> list[str]:
     return landscape_text(grid.loss, num_classes=pair.num_classes, depth=pair.depth, test_error=pair.test_errors)
 
 
-DRAW = {"lesion": draw_lesion, "landscape": draw_landscape}  # a recorded kind -> how its scene draws it
+def draw_attributions(found: Analysis[Attributions]) -> list[str]:
+    """Attributions as the Attributions page draws them: each block's share, the pixel maps beside; its sentences."""
+    blocks, maps = found.result.blocks, found.result.inputs
+    left, right = st.columns([3, 2]) if maps is not None else (st, None)
+    chart(block_share_bars(blocks.block_names, blocks.share), "talk_main", where=left)
+    if maps is not None:
+        chart(attribution_maps(maps.images, maps.integrated_gradients, maps.saliency, maps.labels, maps.predicted,
+                               maps.indices), "talk_side", where=right)
+    st.caption(pair_caption(found.pair) + f" Bars: first {blocks.samples} test samples, {blocks.n_steps} "
+               "integration steps · recorded, no computing")
+    lines = attribution_text(blocks.share, blocks.block_names, blocks.n_steps)
+    return lines + ([completeness_text(maps.output_change, maps.delta)] if maps is not None else [])
+
+
+def draw_shattered(r: ShatteredResult) -> list[str]:
+    """Shattered gradients as the Shattered page draws them: lag-1 autocorrelation against depth, then against lag
+    at the deepest depth (the gradient traces stay on its page); its sentences."""
+    lag1 = {key: r.lag1(*key) for key in r.acf}
+    left, right = st.columns(2)
+    chart(lag1_vs_depth(r.depths, lag1), "talk_main", where=left)
+    lags = np.arange(r.acf[("init", "plain")].shape[2])
+    chart(autocorrelation_curves(lags, {k: v[-1].mean(axis=0) for k, v in r.acf.items()}, depth=r.depths[-1]),
+          "talk_side", where=right)
+    st.caption(f"Width {r.width}, normalisation {r.norm}, {len(r.t)} points, {r.acf[('init', 'plain')].shape[1]} "
+               f"draws at initialisation, {r.steps} training steps · recorded, no computing")
+    return shattered_text(r.depths, lag1, norm=r.norm, train_error=r.train_error, diverged=r.diverged)
+
+
+DRAW = {"lesion": draw_lesion, "landscape": draw_landscape, "attributions": draw_attributions,
+        "shattered": draw_shattered}  # a recorded kind -> how its scene draws it
 
 
 def sentences(view: RunView) -> None:

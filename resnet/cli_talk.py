@@ -77,12 +77,10 @@ def cmd_record(args: argparse.Namespace) -> int:
         con.execute("PRAGMA journal_mode=DELETE")  # one self-contained file to carry, no -wal beside it
     for number, what in done.items():
         print(f"scene {number}: {what}")
-    left = [n for n, s in enumerate(talk.scenes, start=1) if n not in done and (s.analysis or s.sweep)]
-    for number in left:
-        scene = talk.scenes[number - 1]
-        why = (f"{scene.analysis.kind} results are not recorded yet" if scene.analysis is not None
-               else f"it names sweep '{scene.sweep}' by its tag: record that sweep with `python -m resnet sweep`")
-        print(f"scene {number}: not recorded ({why})")
+    for number, scene in enumerate(talk.scenes, start=1):
+        if number not in done and scene.sweep is not None:
+            print(f"scene {number}: not recorded (it names sweep '{scene.sweep}' by its tag: record that sweep "
+                  "with `python -m resnet sweep`)")
     print(f"{talk.name}: {len(done)} scene(s) recorded in {store.path} in {time.monotonic() - started:.0f} s; "
           f"import it with `python -m resnet runs import {store.path}` and the talk replays them")
     return 0

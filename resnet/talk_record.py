@@ -1,8 +1,9 @@
 """A talk recorded ahead (on a GPU box the night before) and found again to replay offline.
 
 A preset scene's twins are recorded as a pair with its scripted actions carried out at their steps;
-a sweep scene's grid is trained as a sweep (resnet/talk_sweeps.py); an analysis scene's result is
-computed and kept (resnet/talk_analyses.py). The talk file is never rewritten: a scene names a preset,
+a sweep scene's grid is trained as a sweep (resnet/talk_sweeps.py); an analysis scene's result (a
+lesion study, a loss landscape, attributions, shattered gradients) is computed and kept
+(resnet/talk_analyses.py). The talk file is never rewritten: a scene names a preset,
 a grid or an analysis, and replays the newest finished recording that matches it, wherever and on
 whatever device it was made.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from resnet.analysis.records import RECORDED_KINDS
 from resnet.presets import PRESETS
 from resnet.recording import record
 from resnet.store import RunInfo, RunStore, new_key
@@ -110,7 +110,7 @@ def record_talk(talk: Talk, store: RunStore, *, device: str = "auto", jobs: int 
                     on_scene(number, f"training the sweep: {scene.sweep.describe()}")
                 tag = record_sweep(store, scene.sweep, device=device, jobs=jobs)
             done[number] = f"sweep '{tag}'"
-        elif scene.analysis is not None and scene.analysis.kind in RECORDED_KINDS:
+        elif scene.analysis is not None:
             if not skip_recorded or recorded_analysis(store, scene.analysis) is None:
                 if on_scene is not None:
                     on_scene(number, f"computing the {scene.analysis.describe()}")

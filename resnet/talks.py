@@ -4,7 +4,8 @@ sweep or analysis result to replay.
 A sweep scene names a sweep by its tag (`sweep = "TAG"`), or describes its grid (`[scenes.sweep]`
 depths, nets, steps, width, dataset, seeds, seed) and replays the newest finished sweep of that grid;
 an analysis scene (`[scenes.analysis]` kind, then preset or pair, and the analysis's own settings)
-replays the result recorded for that pair. Built-in talks live in the top-level talks/ folder, the
+replays the result recorded for that pair; a shattered-gradients scene names only its study's
+settings, since that study trains its own nets. Built-in talks live in the top-level talks/ folder, the
 user's own in the folder $GFL_TALKS names (a user's talk of the same name shadows the built-in one).
 A bad file is refused with one line that names the file, the scene and the field.
 """
@@ -19,9 +20,21 @@ from pathlib import Path
 from resnet.analysis.landscape import check_landscape
 from resnet.analysis.lesion import MAX_DRAWS
 from resnet.analysis.pairs import PRESETS as PAIR_PRESETS
-from resnet.analysis.records import landscape_params, lesion_params
+from resnet.analysis.records import (
+    RECORDED_KINDS,
+    STUDY_KINDS,
+    attributions_params,
+    landscape_params,
+    lesion_params,
+    shattered_params,
+)
+from resnet.analysis.results import MAX_IMAGES, SAMPLES, STEPS
+from resnet.analysis.shattered import LAGS, MAX_DEPTH, POINTS, check_shattered
+from resnet.analysis.shattered import MAX_SEEDS as MAX_DRAWS_AT_INIT
+from resnet.analysis.shattered import MAX_STEPS as MAX_STUDY_STEPS
 from resnet.data import IMAGE_DATASETS
-from resnet.nets import MAX_CNN_WIDTH, check_cnn_depth
+from resnet.layers import NORMS
+from resnet.nets import MAX_CNN_WIDTH, MAX_MLP_WIDTH, check_cnn_depth
 from resnet.presets import PRESETS
 from resnet.sweeps.grid import MAX_SEEDS, SweepGrid, grid_configs
 from resnet.trainer import MAX_STEPS, TrainConfig
@@ -29,13 +42,22 @@ from resnet.trainer import MAX_STEPS, TrainConfig
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "talks"
 TALKS_ENV = "GFL_TALKS"
 SOURCES = ("preset", "run", "pair", "sweep", "analysis")  # what a scene shows: exactly one of these
-ANALYSIS_KINDS = ("lesion", "landscape", "attributions", "shattered")
+ANALYSIS_KINDS = RECORDED_KINDS  # every analysis a scene shows is recorded ahead and replayed
 TALK_KEYS = {"title", "description", "scenes"}
 SCENE_KEYS = {"title", "caption", "notes", "steps", "actions", *SOURCES}
 ACTION_KEYS = {"at", "cut", "restore"}
-LANDSCAPE_KEYS = {"resolution", "samples", "span", "points_1d"}  # a loss landscape's settings (its page's)
 SWEEP_KEYS = {"depths", "nets", "steps", "width", "dataset", "seeds", "seed"}
-ANALYSIS_KEYS = {"kind", "preset", "pair", "draws", "seed", *LANDSCAPE_KEYS}
+PAIR_KEYS = {"preset", "pair", "seed"}  # which pair an analysis of a pair ran on
+KIND_KEYS = {  # each kind's own settings, as its page names them
+    "lesion": {"draws"},
+    "landscape": {"resolution", "samples", "span", "points_1d"},
+    "attributions": {"samples", "n_steps", "indices"},
+    "shattered": {"depths", "width", "norm", "points", "seeds", "steps"},
+}
+KIND_NAMES = {"lesion": "the lesion study", "landscape": "the loss landscape", "attributions": "attributions",
+              "shattered": "the shattered-gradients study"}
+ANALYSIS_KEYS = {"kind", *PAIR_KEYS, *(k for keys in KIND_KEYS.values() for k in keys)}
+DEFAULT_SAMPLES = {"landscape": 128, "attributions": 32}  # their pages' defaults
 NETS = ("plain", "residual")
 MAX_TEXT = 2_000  # characters in a title or caption: a slide, not an essay
 
@@ -95,7 +117,8 @@ class SweepSpec:
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """An analysis result to replay: its kind, the pair (an analysis preset's, or a stored pair's key), settings."""
+    """An analysis result to replay: its kind, the pair (an analysis preset's, or a stored pair's key; none for a
+    study that trains its own nets), and its settings (the analysis page's defaults)."""
 
     kind: str
     preset: str | None = None  # one of resnet.analysis.pairs.PRESETS: recorded by `talk record`
@@ -103,9 +126,22 @@ class AnalysisSpec:
     draws: int = 10  # lesion: random draws per number of deleted blocks
     seed: int = 0  # the preset's training seed; the analysis's random draws use it too
     resolution: int = 21  # landscape: grid points per axis (the Loss landscape page's defaults)
-    samples: int = 128  # landscape: training samples the loss is averaged over
+    samples: int | None = None  # landscape: training samples the loss is averaged over (128); attributions:
+    #                             test images the block shares average over (32); None: the kind's default
     span: float = 1.0  # landscape: the grid covers [-span, span]
     points_1d: int = 51  # landscape: points along the 1-D slice
+    n_steps: int = 32  # attributions: integration steps
+    indices: tuple[int, ...] = (0, 1, 2, 3)  # attributions: the test images whose pixel maps are drawn
+    depths: tuple[int, ...] = (2, 5, 10, 20, 50)  # shattered: the nets' depths (the Shattered page's defaults)
+    width: int = 64  # shattered: the MLPs' width
+    norm: str = "batch"  # shattered: normalisation in every unit
+    points: int = 256  # shattered: inputs along the segment
+    seeds: int = 3  # shattered: draws of the weights at initialisation
+    steps: int = 100  # shattered: training steps (0: initialisation only)
+
+    def __post_init__(self) -> None:
+        if self.samples is None:  # frozen: the default is set once, here
+            object.__setattr__(self, "samples", DEFAULT_SAMPLES.get(self.kind, 128))
 
     @property
     def settings(self) -> dict:
@@ -115,22 +151,40 @@ class AnalysisSpec:
         if self.kind == "landscape":
             return {"resolution": self.resolution, "samples": self.samples, "span": self.span,
                     "points_1d": self.points_1d}
+        if self.kind == "attributions":
+            return {"samples": self.samples, "n_steps": self.n_steps, "indices": self.indices}
+        if self.kind == "shattered":
+            return {"depths": self.depths, "width": self.width, "norm": self.norm, "points": self.points,
+                    "seeds": self.seeds, "steps": self.steps}
         return {}
 
     @property
     def params(self) -> dict:
-        """The analysis's settings, as the store keys its result (with the pair and the kind)."""
+        """The analysis's settings, as the store keys its result (with the pair, or the study key, and the kind)."""
         if self.kind == "lesion":
             return lesion_params(self.draws, self.seed)
         if self.kind == "landscape":
             return landscape_params(self.resolution, self.samples, self.span, self.points_1d, self.seed)
+        if self.kind == "attributions":
+            return attributions_params(self.samples, self.n_steps, self.indices, self.seed)
+        if self.kind == "shattered":
+            return shattered_params(**self.settings)
         return {"seed": self.seed}
 
     def describe(self) -> str:
         """Which result, in words."""
+        extra = ", ".join(f"{k.replace('_', ' ')} {_setting(v)}" for k, v in self.settings.items())
+        if self.kind in STUDY_KINDS:
+            return f"{self.kind} study ({extra})"
         pair = f"preset '{self.preset}'" if self.preset else f"pair '{self.pair}'"
-        extra = "".join(f", {k.replace('_', ' ')} {v:g}" for k, v in self.settings.items())
-        return f"{self.kind} of {pair} (seed {self.seed}{extra})"
+        return f"{self.kind} of {pair} (seed {self.seed}{', ' + extra if extra else ''})"
+
+
+def _setting(value: object) -> str:
+    """A setting in words: a number as :g prints it, a list in brackets, a word as it is."""
+    if isinstance(value, (tuple, list)):
+        return f"[{', '.join(map(str, value))}]"
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -260,6 +314,10 @@ def _analysis(where: str, value: object) -> AnalysisSpec:
         raise TalkError(f"{where}: analysis.kind: must be one of {kinds}, got "
                         f"{value.get('kind') if isinstance(value, dict) else value!r}")
     _unknown(f"{where}: analysis", value, ANALYSIS_KEYS)
+    kind = value["kind"]
+    _other_kinds_keys(where, kind, value)
+    if kind in STUDY_KINDS:
+        return _study(where, value)
     if "preset" in value and "pair" in value:
         raise TalkError(f"{where}: analysis.preset/pair: give one of them, not both")
     preset = value.get("preset", None if "pair" in value else "cnn-20")
@@ -267,26 +325,60 @@ def _analysis(where: str, value: object) -> AnalysisSpec:
         raise TalkError(f"{where}: analysis.preset: unknown pair preset {preset!r}; choose one of: "
                         f"{', '.join(PAIR_PRESETS)}")
     pair = _text(where, "analysis.pair", value["pair"], required=True) if "pair" in value else None
-    if "draws" in value and value["kind"] != "lesion":
-        raise TalkError(f"{where}: analysis.draws: only the lesion study takes draws")
-    extra = sorted(LANDSCAPE_KEYS & set(value))
-    if extra and value["kind"] != "landscape":
-        raise TalkError(f"{where}: analysis.{extra[0]}: only the loss landscape takes {extra[0]}")
     span = value.get("span", 1.0)
     if isinstance(span, bool) or not isinstance(span, (int, float)):
         raise TalkError(f"{where}: analysis.span: must be a number, got {span!r}")
-    spec = AnalysisSpec(value["kind"], preset=preset, pair=pair,
+    samples = _int(where, "analysis.samples", value["samples"], 1, MAX_STEPS) if "samples" in value else None
+    indices = _int_list(where, "analysis.indices", value.get("indices", [0, 1, 2, 3]))
+    spec = AnalysisSpec(kind, preset=preset, pair=pair,
                         draws=_int(where, "analysis.draws", value.get("draws", 10), 1, MAX_DRAWS),
                         seed=_int(where, "analysis.seed", value.get("seed", 0), 0, 2**31 - 1),
                         resolution=_int(where, "analysis.resolution", value.get("resolution", 21), 1, MAX_STEPS),
-                        samples=_int(where, "analysis.samples", value.get("samples", 128), 1, MAX_STEPS),
-                        span=float(span),
-                        points_1d=_int(where, "analysis.points_1d", value.get("points_1d", 51), 1, MAX_STEPS))
+                        samples=samples, span=float(span),
+                        points_1d=_int(where, "analysis.points_1d", value.get("points_1d", 51), 1, MAX_STEPS),
+                        n_steps=_int(where, "analysis.n_steps", value.get("n_steps", 32), *STEPS),
+                        indices=tuple(_int(where, "analysis.indices", i, 0, 2**31 - 1) for i in indices))
     if spec.kind == "landscape":
         try:  # the Loss landscape page's own bounds
             check_landscape(**spec.settings)
         except ValueError as err:
             raise TalkError(f"{where}: analysis: {err}") from None
+    if spec.kind == "attributions":  # the Attributions page's bounds; indices meet the test set's size later
+        _int(where, "analysis.samples", spec.samples, *SAMPLES)
+        if len(spec.indices) > MAX_IMAGES:
+            raise TalkError(f"{where}: analysis.indices: at most {MAX_IMAGES} test images, got {len(spec.indices)}")
+    return spec
+
+
+def _other_kinds_keys(where: str, kind: str, value: dict) -> None:
+    """Refuse a setting of another kind, or a pair for a study that trains its own nets, naming who takes it."""
+    for key in sorted(set(value) - {"kind"}):
+        if key in PAIR_KEYS and kind in STUDY_KINDS:
+            raise TalkError(f"{where}: analysis.{key}: {KIND_NAMES[kind]} trains its own nets, so it takes no "
+                            f"{key}; give its settings ({', '.join(sorted(KIND_KEYS[kind]))})")
+        if key not in PAIR_KEYS and key not in KIND_KEYS[kind]:
+            takers = [KIND_NAMES[k] for k in ANALYSIS_KINDS if key in KIND_KEYS[k]]
+            raise TalkError(f"{where}: analysis.{key}: only {' and '.join(takers)} "
+                            f"{'takes' if len(takers) == 1 else 'take'} {key}")
+
+
+def _study(where: str, value: dict) -> AnalysisSpec:
+    """A shattered-gradients study: no pair, only its settings (the Shattered page's bounds)."""
+    depths = [_int(where, "analysis.depths", d, 1, MAX_DEPTH)
+              for d in _int_list(where, "analysis.depths", value.get("depths", [2, 5, 10, 20, 50]))]
+    norm = value.get("norm", "batch")
+    if norm not in NORMS:
+        raise TalkError(f"{where}: analysis.norm: must be one of {', '.join(NORMS)}, got {norm!r}")
+    spec = AnalysisSpec(value["kind"], depths=tuple(sorted(set(depths))), norm=norm,
+                        width=_int(where, "analysis.width", value.get("width", 64), 2, MAX_MLP_WIDTH),
+                        # The autocorrelation runs to lag LAGS, which needs 4 points a lag.
+                        points=_int(where, "analysis.points", value.get("points", 256), 4 * LAGS, POINTS[1]),
+                        seeds=_int(where, "analysis.seeds", value.get("seeds", 3), 1, MAX_DRAWS_AT_INIT),
+                        steps=_int(where, "analysis.steps", value.get("steps", 100), 0, MAX_STUDY_STEPS))
+    try:
+        check_shattered(**spec.settings)
+    except ValueError as err:
+        raise TalkError(f"{where}: analysis: {err}") from None
     return spec
 
 

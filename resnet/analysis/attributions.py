@@ -15,46 +15,18 @@ Saliency (|d logit / d pixel|) for chosen test images, for both twins.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 from captum.attr import IntegratedGradients, LayerConductance, Saliency
 from torch import nn
 
 from resnet.analysis.pairs import Pair, working_copy
+from resnet.analysis.results import MAX_IMAGES, SAMPLES, STEPS, BlockAttribution, InputAttribution
 from resnet.checks import int_in
 from resnet.nets import ResidualNet
 
-SAMPLES = (1, 256)  # test images the block attributions average over
-STEPS = (4, 256)  # integration steps
-MAX_IMAGES = 8
 INTERNAL_BATCH = 512  # images x integration steps per forward inside Captum: bounds memory
 Progress = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class BlockAttribution:
-    """Per block, the share of the target logit's change (baseline to input) carried through F."""
-
-    block_names: list[str]
-    share: dict[str, np.ndarray]  # twin -> (B,) summed conductance through F_i / summed f(x) - f(baseline)
-    samples: int
-    n_steps: int
-
-
-@dataclass(frozen=True)
-class InputAttribution:
-    """Pixel attributions of chosen test images for both twins; maps are summed over channels."""
-
-    indices: list[int]
-    images: np.ndarray  # (N, H, W) the inputs, channel-averaged, standardised units
-    labels: list[int]
-    predicted: dict[str, list[int]]  # twin -> predicted class per image
-    integrated_gradients: dict[str, np.ndarray]  # twin -> (N, H, W)
-    saliency: dict[str, np.ndarray]  # twin -> (N, H, W), |gradient| summed over channels
-    delta: dict[str, np.ndarray]  # twin -> (N,) Captum's convergence delta of integrated gradients
-    output_change: dict[str, np.ndarray]  # twin -> (N,) f(x) - f(baseline) for the label's logit
 
 
 def branch_output(block: nn.Module) -> nn.Module:

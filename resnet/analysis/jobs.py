@@ -4,7 +4,8 @@ Each takes plain picklable arguments (a `PairSource`: a preset and seed, or two 
 the store's path; then the analysis's own settings), obtains the pair in the worker and returns
 numpy-only results, so no net or tensor crosses back to the page. A preset's pair is trained once
 and recorded in the run store as a pair; every later job of the same preset, seed and device
-loads it from there.
+loads it from there. Each result is kept in the run store too, so a talk replays it: a pair's
+under its pair's key, a shattered-gradients study (which trains its own nets) under the study key.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from resnet.analysis.attributions import BlockAttribution, InputAttribution, block_attributions, input_attributions
+from resnet.analysis.attributions import block_attributions, input_attributions
 from resnet.analysis.landscape import landscape_1d, landscape_2d
 from resnet.analysis.lesion import lesion_study
 from resnet.analysis.pairs import (
@@ -25,9 +26,9 @@ from resnet.analysis.pairs import (
     record_twin_pair,
     recorded_pair,
 )
-from resnet.analysis.records import landscape_params, lesion_params
-from resnet.analysis.results import Analysis, Landscapes, LesionResult, PairSummary
-from resnet.analysis.shattered import ShatteredResult, shattered_study
+from resnet.analysis.records import STUDY_KEY, attributions_params, landscape_params, lesion_params, shattered_params
+from resnet.analysis.results import Analysis, Attributions, Landscapes, LesionResult, PairSummary, ShatteredResult
+from resnet.analysis.shattered import shattered_study
 from resnet.checks import choice, int_in
 from resnet.devices import DEVICES, resolve_device
 from resnet.store import RunStore, StoreError
@@ -60,14 +61,6 @@ class PairSource:
     def key(self) -> tuple:
         """A hashable identity of the pair (and draws) this source yields, for caching results."""
         return (self.preset, self.store, self.plain_id, self.residual_id, self.device, self.seed)
-
-
-@dataclass(frozen=True)
-class Attributions:
-    """Block shares of both twins, and pixel maps of the chosen images (None: the data has no images)."""
-
-    blocks: BlockAttribution
-    inputs: InputAttribution | None
 
 
 def _span(progress: Progress | None, lo: float, hi: float) -> Progress | None:
@@ -125,6 +118,12 @@ def keep(source: PairSource, analysis: Analysis, kind: str, params: dict) -> Non
             store.save_analysis(plain.pair, kind, params, analysis)
 
 
+def keep_study(store: str, kind: str, params: dict, result: ShatteredResult) -> None:
+    """Store the result of a study that trains its own nets under the study key (no pair)."""
+    with contextlib.suppress(StoreError, ValueError):  # as `keep`: the page gets its result all the same
+        RunStore(store).save_analysis(STUDY_KEY, kind, params, result)
+
+
 def attributions(source: PairSource, *, samples: int = 32, n_steps: int = 32, indices: Sequence[int] = (0, 1, 2, 3),
                  progress: Progress | None = None) -> Analysis[Attributions]:
     """Conductance through each block, and pixel maps of the test images at `indices` when the data are images."""
@@ -135,7 +134,9 @@ def attributions(source: PairSource, *, samples: int = 32, n_steps: int = 32, in
         if rest is not None:
             rest(0.9, "integrated gradients and saliency of the chosen images")
         inputs = input_attributions(pair, list(indices), n_steps=max(n_steps, 64))
-    return Analysis(summary, Attributions(blocks, inputs))
+    done = Analysis(summary, Attributions(blocks, inputs))
+    keep(source, done, "attributions", attributions_params(samples, n_steps, indices, source.seed))
+    return done
 
 
 def landscape(source: PairSource, *, resolution: int = 21, samples: int = 128, span: float = 1.0,
@@ -156,7 +157,11 @@ def landscape(source: PairSource, *, resolution: int = 21, samples: int = 128, s
 
 
 def shattered(*, depths: Sequence[int], width: int, norm: str, points: int, seeds: int, steps: int,
-              device: str = "auto", progress: Progress | None = None) -> ShatteredResult:
-    """The shattered-gradients study on `device` (resolved here, in the worker)."""
-    return shattered_study(tuple(depths), width=width, norm=norm, points=points, seeds=seeds, steps=steps,
+              device: str = "auto", store: str | None = None, progress: Progress | None = None) -> ShatteredResult:
+    """The shattered-gradients study on `device` (resolved here, in the worker), kept in the run store at
+    `store` when one is given, so a talk replays it."""
+    done = shattered_study(tuple(depths), width=width, norm=norm, points=points, seeds=seeds, steps=steps,
                            device=str(resolve_device(device)), on_progress=progress)
+    if store is not None:
+        keep_study(store, "shattered", shattered_params(depths, width, norm, points, seeds, steps), done)
+    return done

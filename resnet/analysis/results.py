@@ -11,6 +11,9 @@ import numpy as np
 T = TypeVar("T")
 MAX_DRAWS = 100  # random draws per number of deleted blocks in a lesion study
 MAX_K_VALUES = 12  # numbers of deleted blocks on the random-deletion curve
+SAMPLES = (1, 256)  # test images the block attributions average over
+STEPS = (4, 256)  # integration steps of an attribution
+MAX_IMAGES = 8  # test images whose pixel attributions are drawn
 
 
 @dataclass(frozen=True)
@@ -76,3 +79,54 @@ class Landscapes:
 
     grid: Landscape
     line: Landscape
+
+
+@dataclass(frozen=True)
+class BlockAttribution:
+    """Per block, the share of the target logit's change (baseline to input) carried through F."""
+
+    block_names: list[str]
+    share: dict[str, np.ndarray]  # twin -> (B,) summed conductance through F_i / summed f(x) - f(baseline)
+    samples: int
+    n_steps: int
+
+
+@dataclass(frozen=True)
+class InputAttribution:
+    """Pixel attributions of chosen test images for both twins; maps are summed over channels."""
+
+    indices: list[int]
+    images: np.ndarray  # (N, H, W) the inputs, channel-averaged, standardised units
+    labels: list[int]
+    predicted: dict[str, list[int]]  # twin -> predicted class per image
+    integrated_gradients: dict[str, np.ndarray]  # twin -> (N, H, W)
+    saliency: dict[str, np.ndarray]  # twin -> (N, H, W), |gradient| summed over channels
+    delta: dict[str, np.ndarray]  # twin -> (N,) Captum's convergence delta of integrated gradients
+    output_change: dict[str, np.ndarray]  # twin -> (N,) f(x) - f(baseline) for the label's logit
+
+
+@dataclass(frozen=True)
+class Attributions:
+    """Block shares of both twins, and pixel maps of the chosen images (None: the data has no images)."""
+
+    blocks: BlockAttribution
+    inputs: InputAttribution | None
+
+
+@dataclass(frozen=True)
+class ShatteredResult:
+    """Gradients along the segment and their autocorrelations, per depth, twin and stage."""
+
+    depths: list[int]
+    t: np.ndarray  # (P,) position along the segment
+    gradient: dict[tuple[str, str], np.ndarray]  # (stage, twin) -> (D, P), seed 0; stage "init" or "trained"
+    acf: dict[tuple[str, str], np.ndarray]  # (stage, twin) -> (D, S, max_lag + 1); S = seeds at init, 1 trained
+    train_error: dict[str, np.ndarray]  # twin -> (D,) training error over the last tenth of the steps
+    diverged: dict[str, np.ndarray]  # twin -> (D,) bool: training diverged (its "trained" rows are NaN)
+    norm: str
+    width: int
+    steps: int
+
+    def lag1(self, stage: str, twin: str) -> np.ndarray:
+        """Lag-1 autocorrelation per depth, averaged over seeds; (D,)."""
+        return self.acf[(stage, twin)][:, :, 1].mean(axis=1)

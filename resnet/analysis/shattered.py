@@ -12,12 +12,12 @@ the training set (at initialisation too), so that each point's gradient is its o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from resnet.analysis.results import ShatteredResult
 from resnet.checks import choice, int_in
 from resnet.data import Dataset
 from resnet.layers import NORMS
@@ -29,6 +29,7 @@ MAX_DEPTH = 100
 MAX_SEEDS = 16
 MAX_STEPS = 2000
 MAX_LAG = 32
+LAGS = 16  # the autocorrelation's lags by default; it needs 4 points on the segment a lag
 SEGMENT = ((-2.0, -1.0), (2.0, 0.0))  # standardised units; misses the origin, where a ReLU net is homogeneous
 Progress = Callable[[float, str], None]
 
@@ -86,7 +87,7 @@ def autocorrelation(g: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def check_shattered(depths: Sequence[int], *, width: int, norm: str, points: int, seeds: int, steps: int,
-                    max_lag: int = 16) -> None:
+                    max_lag: int = LAGS) -> None:
     """Raise a ValueError naming the bounds unless every setting of the study is valid."""
     if not depths:
         raise ValueError("choose at least one depth")
@@ -100,27 +101,8 @@ def check_shattered(depths: Sequence[int], *, width: int, norm: str, points: int
     int_in("max lag", max_lag, 1, min(MAX_LAG, points // 4))
 
 
-@dataclass(frozen=True)
-class ShatteredResult:
-    """Gradients along the segment and their autocorrelations, per depth, twin and stage."""
-
-    depths: list[int]
-    t: np.ndarray  # (P,) position along the segment
-    gradient: dict[tuple[str, str], np.ndarray]  # (stage, twin) -> (D, P), seed 0; stage "init" or "trained"
-    acf: dict[tuple[str, str], np.ndarray]  # (stage, twin) -> (D, S, max_lag + 1); S = seeds at init, 1 trained
-    train_error: dict[str, np.ndarray]  # twin -> (D,) training error over the last tenth of the steps
-    diverged: dict[str, np.ndarray]  # twin -> (D,) bool: training diverged (its "trained" rows are NaN)
-    norm: str
-    width: int
-    steps: int
-
-    def lag1(self, stage: str, twin: str) -> np.ndarray:
-        """Lag-1 autocorrelation per depth, averaged over seeds; (D,)."""
-        return self.acf[(stage, twin)][:, :, 1].mean(axis=1)
-
-
 def shattered_study(depths: Sequence[int] = (2, 5, 10, 20, 50), *, width: int = 64, norm: str = "batch",
-                    points: int = 256, seeds: int = 3, steps: int = 100, max_lag: int = 16, device: str = "cpu",
+                    points: int = 256, seeds: int = 3, steps: int = 100, max_lag: int = LAGS, device: str = "cpu",
                     on_progress: Progress | None = None) -> ShatteredResult:
     """Gradients along the segment for plain and residual nets at each depth: at initialisation (averaged
     over `seeds` draws of the weights) and, for seed 0, after `steps` training steps on spirals."""

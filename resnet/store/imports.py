@@ -5,7 +5,8 @@ SQLite header, `quick_check`, the known tables being tables, their columns, its 
 the known tables' known columns are read, with explicit SELECTs, so no view or trigger of the
 file is ever used. Each run is then checked (validate.py) before any of it lands: one that fails
 is refused with a line naming the file, the run and the field, and the file's other runs come in.
-The analysis results kept for the file's pairs are checked the same way, each on its own.
+The analysis results kept for the file's pairs are checked the same way, each on its own; a study's
+(shattered gradients, kept under the study key, not a pair's) comes in without any run.
 An older file is migrated first, on a private copy stripped of its views and triggers.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resnet.analysis.records import STUDY_KEY, STUDY_KINDS
 from resnet.store.analyses import check_record, params_text
 from resnet.store.errors import StoreError, one_line
 from resnet.store.schema import ANALYSIS_COLUMNS, CHILD_TABLES, RUN_COLUMNS, SCHEMA_VERSION, V1_RUN_COLUMNS, new_key
@@ -164,7 +166,7 @@ def _import(store: RunStore, path: Path, uri: str, size: int) -> Imported:
         pairs = {r[0] for r in con.execute("SELECT DISTINCT pair FROM runs WHERE pair IS NOT NULL")}
         added = 0
         for number, row in results:
-            if row[0] not in pairs:
+            if row[1] not in STUDY_KINDS and row[0] not in pairs:
                 refused.append(f"{path.name}: analysis {number} ({row[1]} of pair {row[0]}) refused: pair: "
                                "no run of this pair came in")
                 continue
@@ -186,7 +188,11 @@ def _analyses(con: sqlite3.Connection, path: Path, size: int, refused: list[str]
     for number, pair, kind, params, result, created in con.execute(
             f"SELECT id, {', '.join(ANALYSIS_COLUMNS)} FROM analyses ORDER BY id").fetchall():
         try:
-            if not isinstance(pair, str) or not KEY.fullmatch(pair):
+            if kind in STUDY_KINDS:
+                if pair != STUDY_KEY:
+                    raise ValueError(f"pair: expected the study key {STUDY_KEY!r} (a {kind} result has no pair), "
+                                     f"got {str(pair)[:40]!r}")
+            elif not isinstance(pair, str) or not KEY.fullmatch(pair):
                 raise ValueError(f"pair: expected a pair's key (8 to 64 lower-case hex digits), got {str(pair)[:40]!r}")
             if not isinstance(created, (int, float)) or not 0 <= created <= 1e11:
                 raise ValueError(f"created: expected unix seconds, got {str(created)[:40]!r}")

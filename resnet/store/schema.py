@@ -72,10 +72,11 @@ CREATE TABLE IF NOT EXISTS weights (     -- torch.save(state_dict) bytes, read w
 );
 -- Results of an analysis of a pair (a lesion study, ...), kept so a talk replays them without computing.
 -- Keyed by what decides them: the pair's stable key, the kind and its settings; a pair's runs carry the
--- key across export and import, so a result recorded on one machine is found on another.
+-- key across export and import, so a result recorded on one machine is found on another. A study that
+-- trains its own nets (shattered gradients) has no pair: its pair is 'study', which no run holds.
 CREATE TABLE IF NOT EXISTS analyses (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pair TEXT NOT NULL,                  -- runs.pair of the twins it was computed on
+    pair TEXT NOT NULL,                  -- runs.pair of the twins it was computed on, or 'study'
     kind TEXT NOT NULL,                  -- one of resnet.analysis.records.RECORDED_KINDS
     params TEXT NOT NULL,                -- the analysis's settings as JSON with sorted keys
     result TEXT NOT NULL,                -- the JSON record of resnet.analysis.records

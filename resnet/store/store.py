@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from resnet.analysis.results import Analysis
+from resnet.analysis.results import Analysis, ShatteredResult
 from resnet.checks import int_in
 from resnet.nets import ResidualNet
 from resnet.probes import STATS, ProbeHistory
@@ -388,12 +388,13 @@ class RunStore:
             con.executemany("INSERT INTO responses VALUES (?, ?, ?, ?)",
                             [(run_id, k, n, float(s)) for k, (n, s) in enumerate(zip(names, stds, strict=True))])
 
-    def save_analysis(self, pair: str, kind: str, params: dict, analysis: Analysis) -> None:
-        """Keep an analysis result of the pair with key `pair` (see resnet/store/analyses.py)."""
+    def save_analysis(self, pair: str, kind: str, params: dict, analysis: Analysis | ShatteredResult) -> None:
+        """Keep an analysis result of the pair with key `pair`, or a study's under STUDY_KEY
+        (see resnet/store/analyses.py)."""
         analyses.save_analysis(self, pair, kind, params, analysis)
 
-    def analysis(self, pair: str, kind: str, params: dict) -> Analysis | None:
-        """The result kept for pair `pair`, `kind` and `params` (an Analysis), None if there is none."""
+    def analysis(self, pair: str, kind: str, params: dict) -> Analysis | ShatteredResult | None:
+        """The result kept for pair `pair` (or STUDY_KEY), `kind` and `params`, None if there is none."""
         return analyses.read_analysis(self, pair, kind, params)
 
     def delete(self, run_id: int) -> None:

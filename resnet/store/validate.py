@@ -13,6 +13,7 @@ import sqlite3
 
 import torch
 
+from resnet.analysis.records import STUDY_KEY
 from resnet.probes import STATS, layer_weights
 from resnet.store.errors import StoreError, one_line
 from resnet.store.schema import FLOAT32, STATUSES
@@ -80,6 +81,8 @@ def check_run(d: dict) -> tuple[TrainConfig, torch.nn.Module]:
         _text(d, field)
     for field in ("sweep", "host", "pair"):
         _text(d, field, optional=True)
+    if d["pair"] == STUDY_KEY:  # the analyses table's key of results with no pair: a run never holds it
+        raise Refused(f"pair: {STUDY_KEY!r} is the key of studies with no pair, not a pair's key")
     if d["status"] not in STATUSES:
         raise Refused(f"status: expected one of {', '.join(STATUSES)}, got {_show(d['status'])}")
     total = _int(d, "total_steps", 1, MAX_STEPS)

@@ -191,6 +191,8 @@ def progress_text(at: AppTest) -> str:
 
 
 def test_the_shattered_page_runs_and_switches_to_the_trained_gradients(server) -> None:
+    from resnet.analysis.records import STUDY_KEY, shattered_params
+
     at = open_page("shattered")
     at.multiselect[0].set_value([2, 5])
     labelled(at.number_input, "Width").set_value(16)
@@ -199,6 +201,9 @@ def test_the_shattered_page_runs_and_switches_to_the_trained_gradients(server) -
     click_run(at)
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == 3
+    kept = RunStore(os.environ["GFL_STORE"]).analysis(STUDY_KEY, "shattered", shattered_params([2, 5], 16, "batch",
+                                                                                               256, 1, 10))
+    assert kept is not None and kept.depths == [2, 5]  # the store keeps it, so a talk replays it
     assert "At initialisation, depth 5" in texts(at) and "After training" in texts(at)
     labelled(at.radio, "Gradients").set_value("trained")
     run(at)

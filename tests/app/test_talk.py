@@ -155,3 +155,65 @@ points_1d = 11
     assert '"type":"contour"' in contours.proto.spec
     assert any("5x5 grid" in c.value for c in at.caption) and at.info  # the Loss landscape page's sentences
     assert job_server().jobs() == []
+
+
+def test_recorded_attributions_and_shattered_scenes_replay_with_no_job(talk_dir: Path) -> None:
+    from resnet.talk_analyses import record_analysis
+    from resnet.talks import load_talk
+
+    pair = load_talk(talk_dir / "fixture.toml").scenes[1].pair  # the fixture's small CNN pair
+    (talk_dir / "studies.toml").write_text(f"""title = "Studies"
+[[scenes]]
+title = "Recorded attributions"
+caption = "The small CNN pair's blocks and pixels."
+[scenes.analysis]
+kind = "attributions"
+pair = "{pair}"
+samples = 4
+n_steps = 4
+indices = [0, 2]
+[[scenes]]
+title = "Recorded shattered gradients"
+caption = "Gradients along a line of inputs."
+[scenes.analysis]
+kind = "shattered"
+depths = [2, 3]
+width = 8
+points = 64
+seeds = 1
+steps = 4
+""")
+    store = RunStore(os.environ["GFL_STORE"])
+    for scene in load_talk(talk_dir / "studies.toml").scenes:
+        record_analysis(store, scene.analysis, device="cpu")
+    at = open_talk({"talk": "studies"})
+    assert not at.exception and not at.warning
+    bars, maps = at.get("plotly_chart")
+    assert "Which blocks carry the prediction" in bars.proto.spec and "Pixel attributions" in maps.proto.spec
+    assert any("Bars: first 4 test samples, 4 integration steps" in c.value for c in at.caption)
+    assert any("Residual net: each block's F carries" in i.value and "Integrated gradients add up" in i.value
+               for i in at.info)  # the Attributions page's computed sentences
+    next(b for b in at.button if b.label == "Next").click().run()
+    assert at.session_state["talk_scene"] == 2 and not at.exception and not at.warning
+    lag1, acf = at.get("plotly_chart")
+    assert "decays with depth" in lag1.proto.spec and "Autocorrelation against lag, depth 3" in acf.proto.spec
+    assert any("At initialisation, depth 3" in i.value and "After training" in i.value for i in at.info)
+    assert job_server().jobs() == [] and "talk_job" not in at.session_state  # nothing trained or computed
+
+
+def test_a_missing_shattered_study_says_which_and_links_its_page(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GFL_TALKS", str(tmp_path))
+    (tmp_path / "unrecorded.toml").write_text("""title = "Unrecorded"
+[[scenes]]
+title = "Nobody studied it"
+caption = "Gradients along a line."
+[scenes.analysis]
+kind = "shattered"
+depths = [2, 3]
+""")
+    at = open_talk({"talk": "unrecorded"})
+    assert not at.exception and not at.get("plotly_chart")
+    assert any("No recorded shattered study (depths [2, 3], width 64" in w.value and "talk record unrecorded"
+               in w.value for w in at.warning)
+    assert [link.proto.page for link in at.get("page_link")] == ["shattered"]  # the Shattered gradients page
+    assert job_server().jobs() == []

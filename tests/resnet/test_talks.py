@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from resnet.cli import main
@@ -12,6 +13,7 @@ from resnet.store import RunStore
 from resnet.talk_record import record_scene, recorded_pair
 from resnet.talks import TalkError, find_talk, load_talk, parse_talk, talk_files
 
+TWINS = ("plain", "residual")
 GOOD = """
 title = "Tiny"
 [[scenes]]
@@ -91,6 +93,25 @@ def test_good_talk_parses() -> None:
     ('analysis = { kind = "landscape", resolution = 4 }', "analysis: grid points per axis must be"),
     ('analysis = { kind = "landscape", span = "wide" }', "analysis.span: must be a number"),
     ('analysis = { kind = "lesion", span = 1.0 }', "analysis.span: only the loss landscape takes span"),
+    ('analysis = { kind = "attributions", n_steps = 2 }', "analysis.n_steps: must be between 4 and 256"),
+    ('analysis = { kind = "attributions", samples = 300 }', "analysis.samples: must be between 1 and 256"),
+    ('analysis = { kind = "attributions", indices = [0, 1, 2, 3, 4, 5, 6, 7, 8] }',
+     "analysis.indices: at most 8 test images, got 9"),
+    ('analysis = { kind = "attributions", indices = [-1] }', "analysis.indices: must be between 0 and"),
+    ('analysis = { kind = "attributions", indices = "all" }', "analysis.indices: must be a non-empty list"),
+    ('analysis = { kind = "attributions", draws = 3 }', "analysis.draws: only the lesion study takes draws"),
+    ('analysis = { kind = "lesion", n_steps = 8 }', "analysis.n_steps: only attributions takes n_steps"),
+    ('analysis = { kind = "shattered", preset = "cnn-20" }',
+     "analysis.preset: the shattered-gradients study trains its own nets, so it takes no preset"),
+    ('analysis = { kind = "shattered", pair = "abc" }', "analysis.pair: the shattered-gradients study trains its"),
+    ('analysis = { kind = "shattered", samples = 32 }',
+     "analysis.samples: only the loss landscape and attributions take samples"),
+    ('analysis = { kind = "shattered", depths = [2, 500] }', "analysis.depths: must be between 1 and 100"),
+    ('analysis = { kind = "shattered", norm = "layer" }', "analysis.norm: must be one of batch, none"),
+    ('analysis = { kind = "shattered", points = 32 }', "analysis.points: must be between 64 and 4096"),
+    ('analysis = { kind = "shattered", seeds = 99 }', "analysis.seeds: must be between 1 and 16"),
+    ('analysis = { kind = "shattered", steps = -1 }', "analysis.steps: must be between 0 and 2000"),
+    ('analysis = { kind = "lesion", depths = [2] }', "analysis.depths: only the shattered-gradients study takes"),
 ])
 def test_bad_field_is_named(body: str, field: str) -> None:
     with pytest.raises(TalkError) as err:
@@ -118,6 +139,22 @@ def test_sweep_and_analysis_scenes_parse_with_their_defaults() -> None:
     assert sweep.sweep.base().model.width == 4 and len(sweep.sweep.grid().points()) == 2
     assert (lesion.analysis.preset, lesion.analysis.params) == ("cnn-20", {"draws": 3, "seed": 0})
     assert tagged.sweep == "2026-01-01 10:00 digits #1a2b"
+
+
+def test_attributions_and_shattered_scenes_parse_with_their_pages_defaults() -> None:
+    talk = parse_talk(scene('analysis = { kind = "attributions", pair = "abc", n_steps = 8 }') +
+                      '[[scenes]]\ntitle = "S"\ncaption = "C"\n[scenes.analysis]\nkind = "shattered"\n'
+                      'depths = [10, 2, 2]\nsteps = 0\n', name="t")
+    attributions, shattered = (s.analysis for s in talk.scenes)
+    assert (attributions.pair, attributions.preset) == ("abc", None)
+    assert attributions.settings == {"samples": 32, "n_steps": 8, "indices": (0, 1, 2, 3)}
+    assert attributions.params == {"samples": 32, "n_steps": 8, "indices": [0, 1, 2, 3], "seed": 0}
+    assert (shattered.pair, shattered.preset) == (None, None)  # the study trains its own nets
+    assert shattered.params == {"depths": [2, 10], "width": 64, "norm": "batch", "points": 256, "seeds": 3,
+                                "steps": 0}
+    assert shattered.describe() == ("shattered study (depths [2, 10], width 64, norm batch, points 256, seeds 3, "
+                                    "steps 0)")
+    assert parse_talk(scene('analysis = { kind = "landscape" }'), name="t").scenes[0].analysis.samples == 128
 
 
 def test_users_folder_adds_and_unknown_talk_lists_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,9 +225,13 @@ resolution = 5
 samples = 32
 points_1d = 11
 [[scenes]]
-title = "Not recorded"
-caption = "Attributions are computed on their page."
-analysis = { kind = "attributions" }
+title = "Attributions"
+caption = "The same pair's blocks and pixels."
+analysis = { kind = "attributions", samples = 4, n_steps = 4, indices = [0, 2] }
+[[scenes]]
+title = "Shattered"
+caption = "Gradients along a line, two depths."
+analysis = { kind = "shattered", depths = [2, 3], width = 8, points = 64, seeds = 1, steps = 4 }
 """
 
 
@@ -212,7 +253,9 @@ def test_talk_record_records_the_sweep_and_the_analysis(tmp_path: Path, monkeypa
     printed = capsys.readouterr().out
     assert "scene 1: sweep '" in printed and "scene 2: the lesion of preset 'cnn-20'" in printed
     assert "scene 3: the landscape of preset 'cnn-20'" in printed
-    assert "scene 4: not recorded (attributions results are not recorded yet)" in printed
+    assert "scene 4: the attributions of preset 'cnn-20' (seed 0, samples 4, n steps 4, indices [0, 2])" in printed
+    assert "scene 5: the shattered study (depths [2, 3], width 8, norm batch, points 64, seeds 1, steps 4)" in printed
+    assert "not recorded" not in printed
     store = RunStore(out)
     talk = load_talk(path)
     tag = recorded_sweep(store, talk.scenes[0].sweep)
@@ -223,16 +266,23 @@ def test_talk_record_records_the_sweep_and_the_analysis(tmp_path: Path, monkeypa
     assert found is not None and found.result.random["plain"].shape[1] == 2 and len(found.result.block_names) == 3
     landscape = recorded_analysis(store, talk.scenes[2].analysis).result
     assert landscape.grid.loss["plain"].shape == (5, 5) and landscape.line.loss["residual"].shape == (1, 11)
-    assert len({r.pair for r in store.runs() if r.pair}) == 1  # both analyses of the one pair trained for them
+    attributed = recorded_analysis(store, talk.scenes[3].analysis)
+    assert attributed.result.inputs.indices == [0, 2] and attributed.pair.run_ids == found.pair.run_ids
+    study = recorded_analysis(store, talk.scenes[4].analysis)
+    assert study.depths == [2, 3] and set(study.acf) == {(s, t) for s in ("init", "trained") for t in TWINS}
+    assert len({r.pair for r in store.runs() if r.pair}) == 1  # the three analyses of the one pair trained for them
     count = len(store.runs())
     assert main(["talk", "record", str(path), "--out", str(out), "--jobs", "1"]) == 0  # recorded: nothing again
     assert len(store.runs()) == count
     assert recorded_sweep(store, replace(talk.scenes[0].sweep, steps=7)) is None  # another grid, another sweep
     laptop = RunStore(tmp_path / "laptop.db")  # the file carried to another machine: found there by tag and key
     imported = laptop.import_run(out)
-    assert not imported.refused and imported.analyses == 2
+    assert not imported.refused and imported.analyses == 4
     assert recorded_sweep(laptop, talk.scenes[0].sweep) == tag
     assert recorded_analysis(laptop, talk.scenes[1].analysis).result.block_names == found.result.block_names
+    assert recorded_analysis(laptop, talk.scenes[3].analysis).result.blocks.block_names == found.result.block_names
+    np.testing.assert_allclose(recorded_analysis(laptop, talk.scenes[4].analysis).lag1("trained", "residual"),
+                               study.lag1("trained", "residual"))
 
 
 def test_a_recorded_sweep_is_found_without_its_data_set_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ import torch
 from resnet.analysis import jobs
 from resnet.analysis.jobs import Analysis, PairSource
 from resnet.analysis.pairs import PRESETS, PairPreset
+from resnet.analysis.records import STUDY_KEY, attributions_params, shattered_params
 from resnet.jobs import JobServer
 from resnet.store import RunStore
 from resnet.trainer import ModelSpec, TrainConfig
@@ -89,6 +90,24 @@ def test_each_analysis_returns_numpy_results_with_its_pair(stored) -> None:
     assert shattered.depths == [2, 3]
     for result in (lesion, attr, land, shattered):
         assert not tensors_in(result), tensors_in(result)
+
+
+def test_attributions_and_shattered_studies_are_kept_for_a_talk(stored) -> None:
+    path, ids = stored
+    store = RunStore(path)
+    pair = store.run(ids["cnn"][0]).pair
+    done = jobs.attributions(source(stored), samples=4, n_steps=4, indices=(1,))
+    kept = store.analysis(pair, "attributions", attributions_params(4, 4, (1,), 0))
+    assert kept is not None and kept.pair.run_ids == ids["cnn"] and kept.result.inputs.indices == [1]
+    np.testing.assert_allclose(kept.result.blocks.share["plain"], done.result.blocks.share["plain"], rtol=1e-6)
+    params = shattered_params((3, 2), 8, "none", 64, 1, 0)
+    assert store.analysis(STUDY_KEY, "shattered", params) is None
+    jobs.shattered(depths=(3, 2), width=8, norm="none", points=64, seeds=1, steps=0)  # no store: nothing kept
+    assert store.analysis(STUDY_KEY, "shattered", params) is None
+    study = jobs.shattered(depths=(3, 2), width=8, norm="none", points=64, seeds=1, steps=0, store=str(path))
+    kept = store.analysis(STUDY_KEY, "shattered", params)
+    assert kept.depths == study.depths == [2, 3]
+    np.testing.assert_allclose(kept.lag1("init", "plain"), study.lag1("init", "plain"), rtol=1e-6, atol=1e-7)
 
 
 def test_a_pair_without_images_gets_block_shares_only(stored) -> None:
