@@ -3,8 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 PORT ?= 8501
-# Two pytest workers: the suite's tests wait on servers, browsers and worker processes as much as they compute.
-TEST_WORKERS ?= 2
 
 .PHONY: run test lint clean
 
@@ -18,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/python -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

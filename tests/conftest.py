@@ -16,18 +16,6 @@ settings.register_profile("gfl", max_examples=50, deadline=None, derandomize=os.
 settings.load_profile("gfl")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group tests for `make test`'s two xdist workers: a file's tests run on one worker (its module
-    fixtures are built once), and so do all browser tests (one app server, one Chromium) and the
-    Ray tests (one local cluster at a time on two cores)."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        path = item.path.relative_to(config.rootpath).as_posix()
-        group = "browser" if path.startswith("tests/browser/") else "ray" if "ray" in item.path.stem else path
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread() -> None:
     """Tiny test nets step fastest on one intra-op thread; the app server under test gets the other core."""

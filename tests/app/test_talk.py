@@ -131,12 +131,20 @@ def test_a_damaged_stored_result_says_so_and_the_talk_goes_on(talk_dir: Path) ->
     assert at.session_state["talk_scene"] == 4 and len(at.get("plotly_chart")) == 1
 
 
-def test_a_recorded_landscape_scene_replays_with_no_job(talk_dir: Path) -> None:
+def recorded_talk(talk_dir: Path, name: str, text: str) -> None:
+    """Write talk `name` and record every scene's analysis into the test's store (`{pair}`: the fixture's pair)."""
     from resnet.talk_analyses import record_analysis
     from resnet.talks import load_talk
 
     pair = load_talk(talk_dir / "fixture.toml").scenes[1].pair  # the fixture's small CNN pair
-    (talk_dir / "landscape.toml").write_text(f"""title = "Landscape"
+    (talk_dir / f"{name}.toml").write_text(text.replace("{pair}", pair))
+    store = RunStore(os.environ["GFL_STORE"])
+    for scene in load_talk(talk_dir / f"{name}.toml").scenes:
+        record_analysis(store, scene.analysis, device="cpu")
+
+
+def test_a_recorded_landscape_scene_replays_with_no_job(talk_dir: Path) -> None:
+    recorded_talk(talk_dir, "landscape", """title = "Landscape"
 [[scenes]]
 title = "Recorded landscape"
 caption = "The small CNN pair's loss around its weights."
@@ -147,8 +155,6 @@ resolution = 5
 samples = 32
 points_1d = 11
 """)
-    record_analysis(RunStore(os.environ["GFL_STORE"]), load_talk(talk_dir / "landscape.toml").scenes[0].analysis,
-                    device="cpu")
     at = open_talk({"talk": "landscape"})
     assert not at.exception and not at.warning
     (contours,) = at.get("plotly_chart")
@@ -158,11 +164,7 @@ points_1d = 11
 
 
 def test_recorded_attributions_and_shattered_scenes_replay_with_no_job(talk_dir: Path) -> None:
-    from resnet.talk_analyses import record_analysis
-    from resnet.talks import load_talk
-
-    pair = load_talk(talk_dir / "fixture.toml").scenes[1].pair  # the fixture's small CNN pair
-    (talk_dir / "studies.toml").write_text(f"""title = "Studies"
+    recorded_talk(talk_dir, "studies", """title = "Studies"
 [[scenes]]
 title = "Recorded attributions"
 caption = "The small CNN pair's blocks and pixels."
@@ -183,9 +185,6 @@ points = 64
 seeds = 1
 steps = 4
 """)
-    store = RunStore(os.environ["GFL_STORE"])
-    for scene in load_talk(talk_dir / "studies.toml").scenes:
-        record_analysis(store, scene.analysis, device="cpu")
     at = open_talk({"talk": "studies"})
     assert not at.exception and not at.warning
     bars, maps = at.get("plotly_chart")

@@ -98,11 +98,11 @@ def test_a_version_3_store_is_migrated_with_its_runs(tmp_path: Path) -> None:
     assert store.analysis(key, "lesion", PARAMS) is not None
 
 
-def exported_pair(tmp_path: Path) -> tuple[Path, str]:
-    """A run file of a pair (both twins) with its lesion result."""
+def exported_pair(tmp_path: Path, kind: str = "lesion", params: dict | None = None, analysis=None) -> tuple[Path, str]:
+    """A run file of a pair (both twins) with one result (its lesion study unless told otherwise)."""
     source = RunStore(tmp_path / "source.db")
     key = pair_of(source)
-    source.save_analysis(key, "lesion", PARAMS, fake_lesion())
+    source.save_analysis(key, kind, PARAMS if params is None else params, analysis or fake_lesion())
     plain, residual = source.pair(key)
     path = source.export_run(plain.id, tmp_path / "pair.gflrun")
     with contextlib.closing(sqlite3.connect(path)) as con:  # the twin joins the same file
@@ -242,16 +242,8 @@ def test_a_result_too_large_to_keep_is_refused_when_written(tmp_path: Path, monk
 
 
 def test_export_and_import_carry_a_pairs_attributions(tmp_path: Path) -> None:
-    source = RunStore(tmp_path / "source.db")
-    key = pair_of(source)
     params = attributions_params(8, 16, (0, 5), 0)
-    source.save_analysis(key, "attributions", params, fake_attributions())
-    plain, residual = source.pair(key)
-    path = source.export_run(plain.id, tmp_path / "pair.gflrun")
-    with contextlib.closing(sqlite3.connect(path)) as con:  # the twin joins the same file
-        con.execute("ATTACH DATABASE ? AS src", (str(source.path),))
-        con.execute(f"INSERT INTO runs SELECT * FROM src.runs WHERE id = {residual.id}")
-        con.commit()
+    path, key = exported_pair(tmp_path, "attributions", params, fake_attributions())
     laptop = RunStore(tmp_path / "laptop.db")
     imported = laptop.import_run(path)
     assert imported.analyses == 1 and not imported.refused
