@@ -23,6 +23,7 @@ require_router()
 LIVE_STATES = ("starting", "training", "queued")
 HEATMAP_POINTS = 300  # columns per heatmap: smooth on screen, and light enough to send every redraw
 REDRAW_SECONDS = 1.0  # the page, the server and the browser share two cores with training: redraw once a second
+FIRST_ROWS_SECONDS = 0.25  # how often the page looks for a pair's first rows after Train
 REPLAY_TICK_S = 0.3
 REPLAY_SPEEDS = {"slow": 100, "normal": 40, "fast": 15}  # a replay plays the run in this many ticks
 
@@ -320,9 +321,13 @@ controls[5].segmented_control(
                                       "layers: each conv/linear weight")
 
 live = st.session_state.get("gf_live", False) or job.state in LIVE_STATES
+# Until the first rows arrive the page looks often, so the first heatmap follows them within a
+# fraction of a second; then it reruns once and redraws at the steady rate (a session in line waits
+# at the steady rate: a room of them must not poll the server four times a second).
+waiting_for_rows = live and job.state != "queued" and job.view(max_points=1).step == 0
 
 
-@st.fragment(run_every=REDRAW_SECONDS if live else None)
+@st.fragment(run_every=(FIRST_ROWS_SECONDS if waiting_for_rows else REDRAW_SECONDS) if live else None)
 def live_views() -> None:
     """Redraw from a fresh view; once training stops, rerun the page once to stop polling."""
     j: TwinsJob = st.session_state["gf_job"]
@@ -340,6 +345,8 @@ def live_views() -> None:
     if st.session_state.get("gf_live") and not busy:
         st.session_state["gf_live"] = False
         st.rerun(scope="app")
+    if waiting_for_rows and view.started:
+        st.rerun(scope="app")  # the first rows are drawn: back to the steady redraw rate
 
 
 live_views()
