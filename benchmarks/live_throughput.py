@@ -43,9 +43,9 @@ def jobs_rate(server: JobServer, config, count: int, seconds: float, *, reader: 
     for j in jobs:
         j.train()
     deadline = time.monotonic() + 120
-    while any(j.view(10).step < 5 for j in jobs) and time.monotonic() < deadline:
+    while any(j.steps_done < 5 for j in jobs) and time.monotonic() < deadline:
         time.sleep(0.05)
-    first = [j.view(10).step for j in jobs]
+    first = [j.steps_done for j in jobs]
     start = time.monotonic()
     while time.monotonic() - start < seconds:
         for j in jobs:
@@ -57,7 +57,7 @@ def jobs_rate(server: JobServer, config, count: int, seconds: float, *, reader: 
         else:
             time.sleep(0.25)
     elapsed = time.monotonic() - start
-    rate = sum(j.view(10).step - f for j, f in zip(jobs, first, strict=True)) / elapsed
+    rate = sum(j.steps_done - f for j, f in zip(jobs, first, strict=True)) / elapsed
     for j in jobs:
         j.stop()
     for j in jobs:

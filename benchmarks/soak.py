@@ -19,6 +19,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def check_store(store: RunStore, ids: dict[str, int], live_step, before: tuple[int, int]) -> tuple[
+def check_store(store: RunStore, ids: dict[str, int], live_step: Callable[[], int], before: tuple[int, int]) -> tuple[
         tuple[int, int], list[str]]:
     """The pair's committed steps, and every way the store disagrees with the live job.
 
@@ -90,13 +91,13 @@ def soak(seconds: float, *, preset: str = "vanishing", sample_every: float = 10.
         job = server.twins(PRESETS[preset].config.replace(device="cpu"), MAX_STEPS, store=store_path)
         job.train()
         deadline = time.monotonic() + 120
-        while (job.view(10).step < 1 or not job.run_ids) and time.monotonic() < deadline:
+        while (job.steps_done < 1 or not job.run_ids) and time.monotonic() < deadline:
             job.heartbeat()
             time.sleep(0.05)
         if not job.run_ids:
             raise RuntimeError(f"the twins did not start recording: {job.message or job.state}")
         start = last_time = time.monotonic()
-        last_step, stored, samples = job.view(10).step, (0, 0), []
+        last_step, stored, samples = job.steps_done, (0, 0), []
         next_sample, next_toggle, cut = start + sample_every, start + toggle_every, False
         blocks = len(job.config.model.block_names())
         slowest = 0.0
@@ -110,8 +111,8 @@ def soak(seconds: float, *, preset: str = "vanishing", sample_every: float = 10.
                 job.apply_shortcuts([i for i in range(blocks) if not (cut and blocks // 3 <= i < 2 * blocks // 3)])
                 next_toggle += toggle_every
             if now >= next_sample:
-                step = job.view(10).step
-                stored, problems = check_store(store, job.run_ids, lambda: job.view(10).step, stored)
+                step = job.steps_done
+                stored, problems = check_store(store, job.run_ids, lambda: job.steps_done, stored)
                 if not job.alive or job.state != "training":
                     problems.append(f"the job is {job.state}: {job.message}")
                 samples.append(Sample(now - start, step, (step - last_step) / (now - last_time), rss_mb(job.pid),
@@ -124,7 +125,7 @@ def soak(seconds: float, *, preset: str = "vanishing", sample_every: float = 10.
         deadline = time.monotonic() + 60
         while job.pending and time.monotonic() < deadline:
             time.sleep(0.05)
-        final = job.view(10).step
+        final = job.steps_done
         ends = {store.run(i).steps for i in job.run_ids.values()}
         job.stop()
         job.join(60)

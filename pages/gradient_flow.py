@@ -324,7 +324,7 @@ live = st.session_state.get("gf_live", False) or job.state in LIVE_STATES
 # Until the first rows arrive the page looks often, so the first heatmap follows them within a
 # fraction of a second; then it reruns once and redraws at the steady rate (a session in line waits
 # at the steady rate: a room of them must not poll the server four times a second).
-waiting_for_rows = live and job.state != "queued" and job.view(max_points=1).step == 0
+waiting_for_rows = live and job.state != "queued" and job.steps_done == 0
 
 
 @st.fragment(run_every=(FIRST_ROWS_SECONDS if waiting_for_rows else REDRAW_SECONDS) if live else None)

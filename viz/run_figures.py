@@ -120,7 +120,8 @@ def panels(titles: Sequence[str], *, spacing: float) -> dict:
 
 def vline(layout: dict, x: float, col: int, line: dict, text: str = "", *, xanchor: str = "right",
           yanchor: str = "top") -> None:
-    """A vertical line across panel `col` of a `panels` layout, with an optional label at its top."""
+    """A vertical line across panel `col` of a `panels` layout, with an optional label at its top (or its
+    bottom: `yanchor="bottom"`)."""
     ref = dict(xref=f"x{_n(col)}", yref=f"y{_n(col)} domain")
     layout["shapes"].append(dict(type="line", x0=x, x1=x, y0=0, y1=1, line=line, **ref))
     if text:

@@ -185,7 +185,7 @@ class TwinsJob(Job):
         self.record_error = ""
         self.run_ids: dict[str, int] = {}
         self.switched_on = set(range(len(config.model.block_names())))  # shortcut switches as last sent
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # view() reads `steps_done` under the lock it holds
 
     @property
     def state(self) -> str:
@@ -289,6 +289,12 @@ class TwinsJob(Job):
                 self._state = "stopped"
             self.waiting = None
 
+    @property
+    def steps_done(self) -> int:
+        """Iterations done, as far as the server has the rows (the furthest twin)."""
+        with self.lock:
+            return max((b.step for b in self.buffers.values()), default=0)
+
     def view(self, max_points: int = 1000) -> RunView:
         """A consistent copy of the records, each series downsampled to `max_points` points."""
         with self.lock:
@@ -296,6 +302,5 @@ class TwinsJob(Job):
             nets = {role: self.buffers[role].view(max_points, self.run_ids.get(role)) if role in self.buffers else
                     empty_net(self.config.replace(residual=role == "residual").model.label, role == "residual", names)
                     for role in ROLES}
-            step = max((b.step for b in self.buffers.values()), default=0)
-            return RunView(nets=nets, step=step, total_steps=self.total_steps, state=self.state,
+            return RunView(nets=nets, step=self.steps_done, total_steps=self.total_steps, state=self.state,
                            message=self.message, steps_per_sec=self.rate, live=True, config=self.spec["config"])
