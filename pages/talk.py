@@ -278,8 +278,7 @@ def live(scene: Scene, number: int) -> RunView | None:
         for action in scene.actions[st.session_state["talk_done"]:]:
             if view.step < action.at:
                 break
-            for block in (action.blocks or (None,)):
-                job.set_shortcut(block, action.on)
+            job.switch([(block, action.on) for block in (action.blocks or (None,))])
             st.session_state["talk_done"] += 1
         draw_scene(view, "talk_main")
         st.caption(f"live · step {view.step} of {view.total_steps} · {view.state}")
@@ -297,11 +296,9 @@ def shortcut_range(job: TwinsJob) -> None:
                                        format_func=lambda i: names[i], key="talk_range")
         c = st.columns(2)
         if c[0].button("Cut these shortcuts", key="talk_cut"):
-            for i in range(first, last + 1):
-                job.set_shortcut(i, False)
+            job.switch([(i, False) for i in range(first, last + 1)])
         if c[1].button("Restore these shortcuts", key="talk_restore"):
-            for i in range(first, last + 1):
-                job.set_shortcut(i, True)
+            job.switch([(i, True) for i in range(first, last + 1)])
 
 
 def show_scene(talk: Talk, number: int) -> None:

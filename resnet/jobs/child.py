@@ -185,8 +185,9 @@ class Twins:
         self._build()
         self._state("idle")
 
-    def do_shortcut(self, block: int | None, on: bool) -> None:
-        self.trainers["residual"].set_shortcut(block, bool(on))
+    def do_shortcuts(self, changes: list[tuple[int | None, bool]]) -> None:
+        for block, on in changes:  # between two steps: every switch of one command takes effect together
+            self.trainers["residual"].set_shortcut(block, bool(on))
         self._pull()
 
     def do_stop(self) -> None:

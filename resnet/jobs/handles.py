@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from resnet.jobs.live import NetBuffer
@@ -224,19 +225,26 @@ class TwinsJob(Job):
 
     def set_shortcut(self, i: int | None, on: bool) -> None:
         """Switch the residual twin's shortcut `i` (None: all) from its next step on."""
-        if i is not None and (not isinstance(i, int) or not 0 <= i < len(self.config.model.block_names())):
-            raise ValueError(f"block index must be between 0 and {len(self.config.model.block_names()) - 1}")
-        blocks = range(len(self.config.model.block_names())) if i is None else [i]
-        self.switched_on = self.switched_on | set(blocks) if on else self.switched_on - set(blocks)
-        self.send(("shortcut", i, bool(on)))
+        self.switch([(i, on)])
+
+    def switch(self, changes: Sequence[tuple[int | None, bool]]) -> None:
+        """Switch several shortcuts (block, on) together: one command, so all take effect at the same step."""
+        n = len(self.config.model.block_names())
+        for i, _ in changes:
+            if i is not None and (not isinstance(i, int) or not 0 <= i < n):
+                raise ValueError(f"block index must be between 0 and {n - 1}")
+        for i, on in changes:
+            blocks = range(n) if i is None else [i]
+            self.switched_on = self.switched_on | set(blocks) if on else self.switched_on - set(blocks)
+        if changes:
+            self.send(("shortcuts", [(i, bool(on)) for i, on in changes]))
 
     def apply_shortcuts(self, on: set[int] | list[int]) -> list[tuple[int, bool]]:
         """Make exactly the blocks in `on` have their shortcut on: only the blocks that change are switched."""
         on = set(on)
         changes = [(i, False) for i in sorted(self.switched_on - on)]
         changes += [(i, True) for i in sorted(on - self.switched_on)]
-        for i, state in changes:
-            self.set_shortcut(i, state)
+        self.switch(changes)
         return changes
 
     def send(self, command: tuple) -> None:

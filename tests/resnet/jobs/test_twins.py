@@ -102,6 +102,22 @@ def test_shortcut_toggle_mid_training_is_applied_and_marked(server: JobServer) -
     assert job.view().nets["plain"].shortcuts == [False] * 4 and job.view().nets["plain"].events == []
 
 
+def test_shortcuts_switched_together_take_effect_at_one_step(server: JobServer) -> None:
+    # The pills, "All off" and a talk's scripted range send one command: every switch lands on the same step
+    # (one at a time, the worker took training steps between them and the heatmap got a mark per step).
+    job = server.twins(TINY, 10_000)
+    job.train()
+    assert wait_for(lambda: job.view().step >= 3, 60)
+    assert job.apply_shortcuts([0]) == [(1, False), (2, False), (3, False)]
+    assert wait_for(lambda: len(job.view().events) == 3, 10)
+    steps = {step for step, _, _ in job.view().events}
+    assert len(steps) == 1 and [(b, on) for _, b, on in job.view().events] == [(1, False), (2, False), (3, False)]
+    assert wait_for(lambda: job.view().nets["residual"].shortcuts == [True, False, False, False], 10)
+    with pytest.raises(ValueError, match="between 0 and 3"):
+        job.switch([(1, True), (9, True)])  # refused whole: nothing of it is sent or remembered
+    assert job.switched_on == {0}
+
+
 def test_reset_clears_records_and_restores_shortcuts(server: JobServer) -> None:
     job = server.twins(TINY, 10_000)
     job.step(5)
