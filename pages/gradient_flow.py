@@ -241,6 +241,20 @@ st.query_params.from_dict(setup_to_query(setup))
 
 
 # -- the job ----------------------------------------------------------------------------------
+# The pills never have their value set by the page: All on/off and Reset draw a fresh pills widget
+# (a new key) from the job's switches instead. A value set on a live widget races the browser: a
+# click that leaves before the new value has arrived sends the old selection back, and it would
+# undo the switch. A click on the pills applies only the pills it changed.
+def pills_key() -> str:
+    """The key of the pills widget drawn this run."""
+    return f"gf_on_{st.session_state.get('gf_on_version', 0)}"
+
+
+def redraw_pills() -> None:
+    """Draw the pills afresh from the job's switches on the next run."""
+    st.session_state["gf_on_version"] = st.session_state.get("gf_on_version", 0) + 1
+
+
 def fresh_job(s: Setup) -> TwinsJob | None:
     """Start live twins for `s` in a worker process, ending the session's previous ones."""
     old = st.session_state.get("gf_job")
@@ -259,7 +273,7 @@ def fresh_job(s: Setup) -> TwinsJob | None:
         st.error(f"Training cannot start: {err}")
         st.stop()
     st.session_state["gf_job"] = job
-    st.session_state["gf_on"] = list(range(len(s.config.model.block_names())))
+    redraw_pills()
     return job
 
 
@@ -291,10 +305,20 @@ def on_reset() -> None:
     st.session_state["gf_live"] = False
 
 
+def on_pills(key: str, shown: list[int]) -> None:
+    """A click on the pills: switch the shortcuts whose pill changed since the widget's last value."""
+    job: TwinsJob = st.session_state["gf_job"]
+    last_key, last = st.session_state.get("gf_on_last", (None, ()))
+    now, before = set(st.session_state[key] or []), set(last if last_key == key else shown)
+    st.session_state["gf_on_last"] = (key, tuple(now))
+    job.switch([(i, False) for i in sorted(before - now) if i in job.switched_on]
+               + [(i, True) for i in sorted(now - before) if i not in job.switched_on])
+
+
 def all_shortcuts(on: bool) -> None:
     """All on / all off."""
-    st.session_state["gf_on"] = list(range(len(names))) if on else []
-    st.session_state["gf_job"].apply_shortcuts(st.session_state["gf_on"])
+    st.session_state["gf_job"].apply_shortcuts(range(len(names)) if on else [])
+    redraw_pills()
 
 
 controls = st.columns([1, 1, 1, 1, 2, 4], vertical_alignment="center")
@@ -308,10 +332,10 @@ if st.session_state.get("gf_job_error"):
 
 with st.container(border=True):
     top = st.columns([8, 1, 1])
+    shown = sorted(job.switched_on)
     top[0].pills("Residual twin's shortcuts (on = highlighted; click a block to cut or restore it, even while "
-                 "training)", list(range(len(names))), selection_mode="multi", key="gf_on",
-                 format_func=lambda i: names[i], wrap=True,
-                 on_change=lambda: st.session_state["gf_job"].apply_shortcuts(st.session_state["gf_on"]))
+                 "training)", list(range(len(names))), selection_mode="multi", key=pills_key(), default=shown,
+                 format_func=lambda i: names[i], wrap=True, on_change=on_pills, args=(pills_key(), shown))
     top[1].button("All on", on_click=all_shortcuts, args=(True,), width="stretch")
     top[2].button("All off", on_click=all_shortcuts, args=(False,), width="stretch")
 

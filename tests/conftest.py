@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -31,10 +32,16 @@ def _isolated_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The browser tests' app server's folder: its store is `runs.db` there."""
+    return tmp_path_factory.mktemp("app-server")
+
+
+@pytest.fixture(scope="session")
+def app_url(app_dir: Path) -> Iterator[str]:
     """One app server for the browser tests, with a fresh store."""
     chromium_or_fail()
-    with streamlit_server(tmp_path_factory.mktemp("app-server")) as url:
+    with streamlit_server(app_dir) as url:
         yield url
 
 

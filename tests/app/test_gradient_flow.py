@@ -107,12 +107,14 @@ def test_shortcut_pills_switch_blocks_of_the_residual_twin(app) -> None:
     at = open_page(app, TINY)
     button(at, "Step").click().run()
     run_until(at, lambda a: "step 1 of 30" in progress_text(a))
-    at.pills(key="gf_on").unselect(1).run()  # a click on block 1's pill cuts its shortcut
+    at.pills(key="gf_on_1").unselect(1).run()  # a click on block 1's pill cuts its shortcut
     job = at.session_state["gf_job"]
     at = run_until(at, lambda a: job.view().nets["residual"].shortcuts == [True, False, True, True])
     button(at, "All off").click().run()
     run_until(at, lambda a: job.view().nets["residual"].shortcuts == [False] * 4)
-    assert at.session_state["gf_on"] == []
+    assert at.pills(key="gf_on_2").value == []  # the pills are drawn afresh from the job's switches
+    at.pills(key="gf_on_2").select(2).run()  # a click applies only the pill it changed
+    run_until(at, lambda a: job.view().nets["residual"].shortcuts == [False, False, True, False])
 
 
 def test_choosing_a_preset_loads_its_settings_and_link(app) -> None:

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from resnet.store import RunStore
 from tests.helpers import assert_no_exception, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -26,8 +27,8 @@ def progress_step(pg) -> int:
     return int(match.group(1)) if match else -1
 
 
-def test_vanishing_preset_trains_and_toggles(page) -> None:
-    page.goto(f"{page.app_url}/?preset=vanishing")
+def test_vanishing_preset_trains_and_toggles(page, app_dir) -> None:
+    page.goto(f"{page.app_url}/?preset=vanishing&steps=2000")  # the preset's net, trained long enough to click
     open_gradient_flow(page)
     started = time.monotonic()
     page.get_by_role("button", name="Train", exact=True).click()
@@ -52,6 +53,19 @@ def test_vanishing_preset_trains_and_toggles(page) -> None:
     path = screenshot(page, "gradient_flow_vanishing")
     assert path.stat().st_size > 10_000
     print(f"heatmaps visible {seconds_to_heatmap:.1f} s after pressing Train")
+
+    # All off / All on clicked faster than the page redraws: each click is one switch of every
+    # block, in the order clicked, and none comes back to undo another.
+    for name, pause in [("All off", 0.3), ("All on", 0.7), ("All off", 1.1), ("All on", 0.2), ("All off", 2.0)]:
+        page.get_by_role("button", name=name, exact=True).click()
+        time.sleep(pause)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.wait_for_selector("text=/paused/", timeout=30_000)
+    residual = int(re.search(r"run (\d+) \(residual\)", page.locator("body").inner_text()).group(1))
+    events = RunStore(app_dir / "runs.db").events(residual)
+    switches = [(step, on) for step, on in dict.fromkeys((step, on) for step, block, on in events if block != 0)]
+    assert [on for _, on in switches] == [False, True, False, True, False], events
+    assert all(sum(1 for _, b, on in events if (b, on) == (block, False)) == 3 for block in range(1, 50))
 
 
 def test_diverging_run_keeps_records_and_reset_recovers(page) -> None:
