@@ -76,6 +76,8 @@ def test_a_stored_pair_replays_in_the_browser_with_no_worker(browser, tmp_path: 
         pg.wait_for_function(  # the switch made before the first step is marked on the timeline
             "() => Array.from(document.querySelectorAll('[data-testid=\"stPlotlyChart\"] text'))"
             ".some(t => t.textContent.includes('block2 off'))", timeout=30_000)
+        pg.locator('[data-testid="stSelectbox"]').filter(has_text="Speed").click()
+        pg.get_by_role("option", name="fast").click()
         pg.get_by_role("button", name="Play").click()
         pg.wait_for_function("() => /step (\\d+) of/.exec(document.body.innerText)[1] > 30", timeout=30_000)
         pg.wait_for_function("() => /step 60 of 60/.test(document.body.innerText)", timeout=60_000)

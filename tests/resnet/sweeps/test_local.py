@@ -29,7 +29,7 @@ def test_runs_train_side_by_side_and_every_run_is_recorded() -> None:
 
 def test_ctrl_c_stops_the_sweep_and_resume_trains_only_the_rest() -> None:
     store = RunStore()
-    grid = SweepGrid(SMALL, (8,), (False, True), 2, (), 300)
+    grid = SweepGrid(SMALL, (8,), (False, True), 2, (), 120)
 
     def interrupt(progress) -> None:  # the first run ended, the second has begun: Ctrl-C
         if progress[0].state == "finished" and progress[1].step >= 2:
@@ -38,9 +38,9 @@ def test_ctrl_c_stops_the_sweep_and_resume_trains_only_the_rest() -> None:
     with pytest.raises(KeyboardInterrupt):
         run_grid(store, grid, LocalBackend(1), tag="t", on_progress=interrupt)
     first, second = sorted(store.runs(sweep="t"), key=lambda r: r.id)  # the queued two never started
-    assert (first.status, second.status) == ("finished", "stopped") and 2 <= second.steps < 300
+    assert (first.status, second.status) == ("finished", "stopped") and 2 <= second.steps < 120
     result = run_grid(store, grid, LocalBackend(2), tag="t", resume=True)
     assert (result.trained, result.skipped) == (3, 1)
-    assert [r.status for r in result.rows] == ["finished"] * 4 and {r.steps for r in result.rows} == {300}
+    assert [r.status for r in result.rows] == ["finished"] * 4 and {r.steps for r in result.rows} == {120}
     assert first.id in {r.run_id for r in result.rows} and second.id not in {r.run_id for r in result.rows}
     assert store.integrity_check() == "ok"
