@@ -29,8 +29,8 @@ REPLAY_SPEEDS = {"slow": 100, "normal": 40, "fast": 15}  # a replay plays the ru
 
 
 # While the figures redraw every tick, Streamlit mounts each one afresh (a chart's id hashes its spec), and a
-# hover label would vanish with the next redraw anyway: static plots skip Plotly's interaction layers, which
-# cost about 40% of each redraw's browser time on two cores, time the browser otherwise takes from training.
+# hover label would vanish with the next redraw anyway: static plots skip Plotly's interaction layers, about
+# 40% of a fresh mount's browser time, on the same cores as training.
 MOVING = {"staticPlot": True}
 
 
