@@ -172,7 +172,8 @@ def mlp_stack(depth: int, *, residual: bool = True, width: int = 64, in_features
     """`depth` fully connected units of `width` between a linear stem and a linear head.
 
     PyTorch's default initialisation is kept on purpose: it is what makes the plain tanh stack
-    vanish (SCIENCE.md), and what a reader's own nn.Linear stack would do.
+    vanish (the lab's measurement: the first block's gradient ~1e-11 of the last's), and what a
+    reader's own nn.Linear stack would do.
     """
     int_in("depth", depth, 1, MAX_MLP_DEPTH)
     int_in("width", width, 1, MAX_MLP_WIDTH)

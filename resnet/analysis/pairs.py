@@ -37,13 +37,13 @@ class PairPreset:
 
 
 # Digits (offline, 1x16x16) at width 8 with the paper's recipe (SGD 0.1, momentum 0.9, wd 1e-4,
-# batch 128): the setting in which SCIENCE.md measures degradation. Times: the twins together, on an
-# idle 2-core CPU (CNN-20 measured; CNN-56 from SCIENCE.md's ~45 s per 56-layer net).
+# batch 128): the setting in which degradation is measured. Times: the twins one after the other in
+# one worker, one torch thread, measured on an idle 2-core x86 CPU (218 and 540 ms a twin step).
 _DIGITS = TrainConfig(dataset="digits", batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4)
 PRESETS: dict[str, PairPreset] = {
-    "cnn-20": PairPreset("CNN-20 on digits, width 8, 300 steps (about 30 s on a 2-core CPU)",
+    "cnn-20": PairPreset("CNN-20 on digits, width 8, 300 steps (about 1 min on one CPU core)",
                          _DIGITS.replace(family="cnn", depth=20, width=8), 300),
-    "cnn-56": PairPreset("CNN-56 on digits, width 8, 400 steps (about 1.5 min on a 2-core CPU)",
+    "cnn-56": PairPreset("CNN-56 on digits, width 8, 400 steps (about 3.5 min on one CPU core)",
                          _DIGITS.replace(family="cnn", depth=56, width=8), 400),
 }
 DEFAULT_PRESET = "cnn-20"

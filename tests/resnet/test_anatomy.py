@@ -1,4 +1,5 @@
-"""Anatomy: the family tables against SCIENCE.md and torchvision, block graphs read from the modules, costs."""
+"""Anatomy: the family tables against the papers' and torchvision's numbers, block graphs
+read from the modules, costs."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from resnet.anatomy import (
 )
 from resnet.zoo import parameter_count
 
-# SCIENCE.md: the seed's tables.
+# torchvision's parameter counts; the reference errors; He et al. 2015's Table 6 (CIFAR) and Table 1 (GMACs).
 IMAGENET_PARAMS = [11_689_512, 21_797_672, 25_557_032, 44_549_160, 60_192_808]
 REFERENCE_ERRORS = [30.24, 26.73, 24.01, 22.44, 22.16]
 CIFAR_PARAMS = [269_722, 464_154, 658_586, 853_018, 1_727_962]

@@ -242,7 +242,7 @@ def _first_last_ratio(net: ResidualNet, x: torch.Tensor, first: nn.Module, last:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_plain_tanh_mlp_vanishes_at_init_and_residual_preserves(seed: int) -> None:
-    """SCIENCE.md: 50 tanh blocks, width 64, default init: plain ratio ~1e-11, residual ~2.7."""
+    """The lab's measurement: 50 tanh blocks, width 64, default init: plain ratio ~1e-11, residual ~2.7."""
     ratios = {}
     for residual in (False, True):
         torch.manual_seed(seed)
@@ -254,7 +254,7 @@ def test_plain_tanh_mlp_vanishes_at_init_and_residual_preserves(seed: int) -> No
 
 
 def test_plain_relu_mlp_vanishes_and_residual_relu_explodes_forward() -> None:
-    """SCIENCE.md: ReLU plain vanishes too; ReLU residual without normalisation blows up forward."""
+    """The lab's measurement: ReLU plain vanishes too; ReLU residual without normalisation blows up forward."""
     grads = {}
     for residual in (False, True):
         torch.manual_seed(0)
@@ -267,7 +267,7 @@ def test_plain_relu_mlp_vanishes_and_residual_relu_explodes_forward() -> None:
 
 
 def test_plain_bn_cnn_explodes_at_init_and_residual_does_not() -> None:
-    """SCIENCE.md: with BN the plain-56 first conv gets ~2,000x its last conv's gradient; residual ~8."""
+    """The lab's measurement: with BN the plain-56 first conv gets ~2,000x its last conv's gradient; residual ~8."""
     ratios = {}
     for residual in (False, True):
         torch.manual_seed(0)
