@@ -151,7 +151,8 @@ def test_sigkill_mid_recording_leaves_a_sound_store_and_an_interrupted_run(tmp_p
         n_block_steps = con.execute("SELECT COUNT(DISTINCT step) FROM block_stats").fetchone()[0]
     assert n_metrics == last == run.steps  # every committed step, no gap
     assert n_block_steps >= run.steps  # probe rows of the same batches
-    assert len(store.metrics(run.id).loss) == run.steps
+    # Read at full resolution: a fast machine records past the curves' default point budget in that second.
+    assert len(store.metrics(run.id, max_points=max(2, run.steps)).loss) == run.steps
 
 
 WRITER = """
