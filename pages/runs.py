@@ -10,12 +10,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from figure_export import figure_download, report_page, run_facts, static_images_unavailable
 from pages.common import require_router
 from resnet.settings import read_only_reason
 from resnet.store import RunInfo, RunStore, StoreError
 from resnet.views import runs_view, stored_view
-from viz.report import report_html
-from viz.run_figures import STATS, block_profile, curves, heatmaps, run_figures
+from viz.run_figures import STATS, block_profile, curves, heatmaps
 from viz.runview import RunView
 
 QUANTITIES = ("grad_norm", "input_grad_norm", "act_std")
@@ -46,20 +46,6 @@ def label_of(info: RunInfo) -> str:
     return f"#{info.id} {info.name}"
 
 
-def facts(info: RunInfo) -> list[tuple[str, str]]:
-    """The run's settings and outcome as (name, value) pairs."""
-    c, m = info.config, info.config.model
-    model = (f"{m.family.upper()} depth {m.depth} width {m.width}, {'residual' if m.residual else 'plain'}, "
-             f"{m.block} blocks, shortcut {m.shortcut}, norm {m.norm}, act {m.act}" + (", pre-activation"
-                                                                                     if m.preact else ""))
-    optimiser = f"{c.optimizer} lr {c.lr:g}, momentum {c.momentum:g}, weight decay {c.weight_decay:g}, " \
-                f"batch {c.batch_size}, schedule {c.schedule}, seed {c.seed}"
-    return [("run", f"#{info.id} {info.name}"), ("model", model), ("data set", c.dataset),
-            ("optimiser", optimiser), ("status", info.status + (f" ({info.message})" if info.message else "")),
-            ("steps", f"{info.steps} of {info.total_steps}"), ("device", info.device),
-            ("training time", f"{info.seconds:.1f} s")]
-
-
 def tables_zip(path: str, run_id: int, fmt: str) -> bytes:
     """The run's tables as CSV or Parquet files in one zip (runs on click, outside the script)."""
     buf = io.BytesIO()
@@ -74,15 +60,6 @@ def run_file(path: str, run_id: int) -> bytes:
     """The run as a run file for `python -m resnet runs import` or this page's import."""
     with tempfile.TemporaryDirectory() as tmp:
         return RunStore(path).export_run(run_id, Path(tmp) / "run.gflrun").read_bytes()
-
-
-def html_report(path: str, run_id: int) -> str:
-    """A standalone HTML page with the run's figures (plotly.js embedded: it opens offline)."""
-    store = RunStore(path)
-    info = store.run(run_id)
-    view = stored_view(store, run_id)
-    figs = list(run_figures(view).values()) if view.started else []
-    return report_html(f"Run #{run_id}: {info.name}", figs, facts(info))
 
 
 def import_ui(store: RunStore) -> None:
@@ -175,7 +152,7 @@ other = c2.selectbox("Compare with", [None] + [i for i in by_id if i != run_id],
 quantity = c3.selectbox("Heatmap of", QUANTITIES, format_func=lambda q: STATS[q][0], key="runs_quantity")
 
 info = by_id[run_id]
-st.caption(" · ".join(f"**{k}** {v}" for k, v in facts(info)[1:]))
+st.caption(" · ".join(f"**{k}** {v}" for k, v in run_facts(info)[1:]))
 if info.message:
     st.warning(info.message)
 chosen = [run_id] + ([other] if other is not None else [])
@@ -230,11 +207,26 @@ e1.download_button("CSV tables (.zip)", lambda: tables_zip(path, run_id, "csv"),
                    "application/zip", on_click="ignore", width="stretch")
 e2.download_button("Parquet tables (.zip)", lambda: tables_zip(path, run_id, "parquet"),
                    f"run-{run_id}-parquet.zip", "application/zip", on_click="ignore", width="stretch")
-e3.download_button("HTML report", lambda: html_report(path, run_id), f"run-{run_id}.html", "text/html",
+e3.download_button("HTML report", lambda: report_page(RunStore(path), run_id), f"run-{run_id}.html", "text/html",
                    on_click="ignore", width="stretch")
 e4.download_button("Run file", lambda: run_file(path, run_id), f"run-{run_id}.gflrun",
                    "application/octet-stream", on_click="ignore", width="stretch",
                    help="opens in another store: `python -m resnet runs import FILE` or the import above")
+
+st.caption("Figures for slides: the gradient heatmaps as they fill in, or every figure at 1600x900")
+no_chromium = static_images_unavailable()
+for column, (label, fmt, name, mime) in zip(st.columns(4), (
+        ("Heatmap animation (.html)", "animation", "heatmap-animation.html", "text/html"),
+        ("Heatmap GIF", "gif", "heatmap.gif", "image/gif"),
+        ("PNG figures (.zip)", "png", "png.zip", "application/zip"),
+        ("SVG figures (.zip)", "svg", "svg.zip", "application/zip")), strict=True):
+    needs_chromium = fmt != "animation"
+    column.download_button(label, lambda fmt=fmt: figure_download(RunStore(path), run_id, fmt), f"run-{run_id}-{name}",
+                           mime, on_click="ignore", width="stretch",
+                           disabled=info.steps == 0 or bool(needs_chromium and no_chromium),
+                           help=(no_chromium if needs_chromium and no_chromium else
+                                 "drawn by the server's Chromium: a few seconds, a GIF about half a minute"
+                                 if needs_chromium else "plays in any browser, offline: plotly.js is in the file"))
 
 with st.popover(f"Delete run #{run_id}", icon=":material/delete:"):
     st.markdown(f"Remove **{describe(info)}** and everything recorded for it from `{store.path}`. "

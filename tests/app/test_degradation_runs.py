@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
+import zipfile
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from figure_export import static_images_unavailable
 from resnet.recording import record
 from resnet.store import RunRecorder, RunStore
 from resnet.sweeps.jobs import sweep_job
@@ -179,7 +182,12 @@ def test_runs_page_draws_replays_and_compares_with_no_training() -> None:
     assert at.selectbox(key="runs_run").value == res  # the newest run opens by default
     assert len(at.get("plotly_chart")) == 3  # curves, heatmap, block profile
     assert at.slider(key=f"runs_step_{res}_None").value == 12
-    assert len(at.get("download_button")) == 4
+    buttons = {b.label: b for b in at.get("download_button")}
+    assert list(buttons)[:4] == ["CSV tables (.zip)", "Parquet tables (.zip)", "HTML report", "Run file"]
+    slides = ["Heatmap animation (.html)", "Heatmap GIF", "PNG figures (.zip)", "SVG figures (.zip)"]
+    assert list(buttons)[4:] == slides and not buttons[slides[0]].disabled
+    no_chromium = static_images_unavailable()  # Chromium draws the static ones: a machine may lack it
+    assert all(buttons[label].disabled == bool(no_chromium) for label in slides[1:])
     at.slider(key=f"runs_step_{res}_None").set_value(5).run()
     assert not at.exception
     at.selectbox(key="runs_other").set_value(plain).run()
@@ -241,6 +249,30 @@ def test_degradation_and_runs_in_the_browser(page) -> None:
     wait_idle(page)
     assert_no_exception(page)
     assert screenshot(page, "runs").exists()
+    # Figures for slides, drawn on click: the animation in the server, PNGs by its Chromium through kaleido.
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Heatmap animation (.html)").click()
+    html = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "Plotly.addFrames" in html and not re.search(r"<script[^>]+src=", html)
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="PNG figures (.zip)").click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        pngs = {name: archive.read(name) for name in archive.namelist()}
+    assert len(pngs) == 5 and all(data[:8] == b"\x89PNG\r\n\x1a\n" for data in pngs.values())
+    assert_no_exception(page)
+
+
+def test_without_chromium_the_static_figures_say_why_and_the_animation_stays(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded_runs()
+    for name in ("BROWSER_PATH", "GFL_CHROMIUM"):
+        monkeypatch.setenv(name, str(tmp_path / "none"))
+    monkeypatch.setattr("figure_export.CHROMIUM_CANDIDATES", ())
+    at = page(RUNS)
+    buttons = {b.label: b for b in at.get("download_button")}
+    assert not at.exception and not buttons["Heatmap animation (.html)"].disabled
+    for label in ("Heatmap GIF", "PNG figures (.zip)", "SVG figures (.zip)"):
+        assert buttons[label].disabled and "no Chromium found" in buttons[label].help
 
 
 def test_a_live_run_is_reread_and_the_slider_follows_its_end() -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from figure_export import frame_steps
+from figure_export import animation_figure, frame_steps
 from resnet.cli import main
 from resnet.store import RunStore
+from resnet.views import stored_view
 from tests.helpers import chromium_or_fail, record_small_pair
 
 
@@ -54,6 +55,25 @@ def test_animation_and_report_have_no_external_script(pair_store, tmp_path: Path
         text = page.read_text()
         assert not re.search(r"<script[^>]+src=", text) and "plotly" in text.lower()
     assert "Plotly.addFrames" in (tmp_path / f"run-{pair_store[1]}-heatmap-animation.html").read_text()
+
+
+def test_animation_holds_the_grid_once_and_its_frames_uncover_it(pair_store) -> None:
+    store, run_id = pair_store
+    view = stored_view(RunStore(store), run_id)
+    fig = animation_figure(view)
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heat) == 2  # the pair's two panels, each with every recorded column
+    assert all(list(t.x) == list(range(1, view.step + 1)) for t in heat)
+    steps = frame_steps(view.step)
+    assert [f.name for f in fig.frames] == [str(s) for s in steps]
+    for frame, step in zip(fig.frames, steps, strict=True):
+        assert not frame.data  # a frame moves curtains: the values are not sent again
+        curtains = frame.layout.shapes[len(fig.layout.shapes):]
+        assert [c.xref for c in curtains] == [t.xaxis for t in heat]
+        # Each curtain starts after its frame's step; the last frame's has no width left.
+        assert all(c.name == "curtain" and c.x0 == step + 0.5 and c.x1 >= c.x0 and c.layer == "above"
+                   for c in curtains)
+        assert list(frame.layout.shapes[:len(fig.layout.shapes)]) == list(fig.layout.shapes)
 
 
 def test_missing_chromium_is_one_line(pair_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
