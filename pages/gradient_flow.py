@@ -316,10 +316,9 @@ def on_pills(key: str, shown: list[int]) -> None:
     """A click on the pills: switch the shortcuts whose pill changed since the widget's last value."""
     job: TwinsJob = st.session_state["gf_job"]
     last_key, last = st.session_state.get("gf_on_last", (None, ()))
-    now, before = set(st.session_state[key] or []), set(last if last_key == key else shown)
+    now = st.session_state[key] or []
     st.session_state["gf_on_last"] = (key, tuple(now))
-    job.switch([(i, False) for i in sorted(before - now) if i in job.switched_on]
-               + [(i, True) for i in sorted(now - before) if i not in job.switched_on])
+    job.switch_changed(last if last_key == key else shown, now)
 
 
 def all_shortcuts(on: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from resnet.jobs.live import NetBuffer
@@ -244,6 +244,15 @@ class TwinsJob(Job):
         on = set(on)
         changes = [(i, False) for i in sorted(self.switched_on - on)]
         changes += [(i, True) for i in sorted(on - self.switched_on)]
+        self.switch(changes)
+        return changes
+
+    def switch_changed(self, before: Iterable[int], now: Iterable[int]) -> list[tuple[int, bool]]:
+        """Switch only the blocks whose pill changed from selection `before` to `now` (and are not in that state
+        yet): a click sent while an older selection was on screen must not undo the switches made since."""
+        before, now = set(before), set(now)
+        changes = [(i, False) for i in sorted(before - now) if i in self.switched_on]
+        changes += [(i, True) for i in sorted(now - before) if i not in self.switched_on]
         self.switch(changes)
         return changes
 
