@@ -75,7 +75,10 @@ def heatmaps(view: RunView, stat: str = "grad_norm", *, title: str | None = None
             type="heatmap", z=log10(values).T.astype(np.float32), x=net.steps.astype(np.int32), y=list(labels),
             coloraxis="coloraxis", name=title_of(role, net), xaxis=f"x{_n(col)}", yaxis=f"y{_n(col)}",
             hovertemplate=f"{title_of(role, net)}<br>%{{y}}<br>step %{{x}}<br>{symbol} = 10^%{{z:.2f}}<extra></extra>"))
-        layout[f"yaxis{_n(col)}"].update(autorange="reversed", type="category", automargin=True)
+        # Twins share their rows: the labels once, at the left, so the right panel's do not crowd the left one.
+        repeat = col > 1 and list(labels) == list(traces[0]["y"])
+        layout[f"yaxis{_n(col)}"].update(autorange="reversed", type="category", automargin=True,
+                                         showticklabels=not repeat)
         end = max(view.total_steps, int(net.steps.max()) if len(net.steps) else 1)
         layout[f"xaxis{_n(col)}"].update(title_text="step", range=[0.5, end + 0.5])
         for step, on, text in event_marks(net.events, labels):

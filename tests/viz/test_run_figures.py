@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -101,6 +102,15 @@ def test_panels_put_each_net_on_its_own_axes() -> None:
     assert fig.layout.yaxis2.anchor == "x2" and fig.layout.yaxis2.autorange == "reversed"
     c = curves(twins())
     assert {t.yaxis for t in c.data if "error" in t.name} == {"y2"} and c.layout.yaxis.type == "log"
+
+
+def test_twins_name_their_shared_rows_once_and_different_rows_keep_their_labels() -> None:
+    fig = heatmaps(twins())
+    assert fig.layout.yaxis.showticklabels and fig.layout.yaxis2.showticklabels is False
+    assert list(fig.data[1].y) == NAMES  # the hover still names the row
+    deeper = dataclasses.replace(net("res-4", True, [[1e-2] * 4] * 4), names=[*NAMES, "block3"], shortcuts=[True] * 4)
+    view = RunView(nets={"plain": twins().nets["plain"], "other": deeper}, step=4, total_steps=10)
+    assert heatmaps(view).layout.yaxis2.showticklabels
 
 
 def test_a_thinned_stretch_is_marked() -> None:
