@@ -1,14 +1,15 @@
-"""Seconds until a talk scene that replays a recorded run shows its main figure, in Chromium.
+"""Seconds until a talk scene that replays a recorded run or sweep shows its main figure, in Chromium.
 
     .venv/bin/python -m benchmarks.talk_timing [--steps 100] [--runs 3] [--workdir /tmp/gfl-talk-bench]
 
-Records a three-scene talk (two `vanishing` scenes, one with scripted cuts, and `bn-explodes`) with
-`--steps` steps into a scratch store once, then starts `streamlit run app.py` on it and measures:
-(a) the first scene on a cold server (its first page run imports torch and the engine), (b) the first
-scene of a fresh browser session once the server is warm, (c) next (ArrowRight) and previous
-(ArrowLeft) between replay scenes. A figure counts as drawn when its heatmap image is on screen,
-no longer marked stale, under the new scene's counter. Each phase is split into "script" (the key or
-the address until the scene's counter shows: the server's run) and "figure" (until the heatmap is drawn).
+Records a four-scene talk (two `vanishing` scenes, one with scripted cuts, `bn-explodes`, and a 20/56
+depth sweep) with `--steps` steps into a scratch store once, then starts `streamlit run app.py` on it
+and measures: (a) the first scene on a cold server (its first page run imports torch and the engine),
+(b) the first scene of a fresh browser session once the server is warm, (c) next (ArrowRight) and
+previous (ArrowLeft) between replay scenes, (d) the sweep scene opened in a fresh session, and reached
+by ArrowRight. A figure counts as drawn when its heatmap image (a sweep: its curves) is on screen, no
+longer marked stale, under the new scene's counter. Each phase is split into "script" (the key or the
+address until the scene's counter shows: the server's run) and "figure" (until the figure is drawn).
 """
 
 from __future__ import annotations
@@ -50,16 +51,24 @@ title = "Batch norm"
 caption = "The batch-norm twins, recorded."
 preset = "bn-explodes"
 steps = {steps}
+[[scenes]]
+title = "Degradation"
+caption = "A recorded 20/56 sweep."
+[scenes.sweep]
+depths = [20, 56]
+steps = {steps}
 """
-SCENES = 3
+SCENES = 4
+SWEEP_SCENE = 4
 VIEWPORT = {"width": 1280, "height": 720}
-# The heatmap of the current scene: drawn, not stale, and not the figure that was there before the key.
-DRAWN = """([number, count]) => {
+# The main figure of the current scene (`drawn`: a selector of its drawn marks, a replay's heatmap image or a
+# sweep's curves): on screen, not stale, and not the figure that was there before the key.
+DRAWN = """([number, count, drawn]) => {
   if (!document.body.innerText.includes(`${number} / ${count}`)) return false;
   const chart = document.querySelector('[data-testid="stPlotlyChart"]');
   if (!chart || chart.closest('[data-stale="true"]')) return false;
   const plot = chart.querySelector('.js-plotly-plot');
-  return !!plot && plot.data !== window.__gflBefore && !!chart.querySelector('.heatmaplayer image');
+  return !!plot && plot.data !== window.__gflBefore && !!chart.querySelector(drawn);
 }"""
 
 
@@ -99,11 +108,12 @@ def serve(workdir: Path) -> tuple[subprocess.Popen, str]:
 
 
 def wait_drawn(page, number: int, started: float) -> tuple[float, float]:
-    """Seconds from `started` until scene `number`'s counter shows, and until its heatmap is drawn."""
+    """Seconds from `started` until scene `number`'s counter shows, and until its main figure is drawn."""
     page.wait_for_function(f"() => document.body.innerText.includes('{number} / {SCENES}')", timeout=120_000,
                            polling="raf")
     script = time.monotonic() - started
-    page.wait_for_function(DRAWN, arg=[number, SCENES], timeout=120_000, polling="raf")
+    drawn = ".scatterlayer .trace" if number == SWEEP_SCENE else ".heatmaplayer image"
+    page.wait_for_function(DRAWN, arg=[number, SCENES, drawn], timeout=120_000, polling="raf")
     return script, time.monotonic() - started
 
 
@@ -142,7 +152,8 @@ def main() -> None:
     record(args.workdir, args.steps)
     results: dict[str, list[tuple[float, float]]] = {
         "first scene, cold server": [], "first scene, warm server": [], "  same, browser cache warm": [],
-        "next (ArrowRight)": [], "previous (ArrowLeft)": []}
+        "next (ArrowRight)": [], "previous (ArrowLeft)": [], "sweep scene, fresh session": [],
+        "next into the sweep scene": []}
     server, url = serve(args.workdir)
     try:
         with sync_playwright() as p:
@@ -160,6 +171,12 @@ def main() -> None:
                 results["previous (ArrowLeft)"].append(press(page, "ArrowLeft", 1))
                 page.close()
                 results["  same, browser cache warm"].append(open_scene(context, url, 1)[1])
+                context.close()
+                context = browser.new_context(viewport=VIEWPORT)
+                page, sweep = open_scene(context, url, SWEEP_SCENE)
+                results["sweep scene, fresh session"].append(sweep)
+                press(page, "ArrowLeft", SWEEP_SCENE - 1)
+                results["next into the sweep scene"].append(press(page, "ArrowRight", SWEEP_SCENE))
                 context.close()
             browser.close()
     finally:
