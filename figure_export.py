@@ -1,4 +1,5 @@
-"""`python -m resnet runs export ID --format png|svg|gif|animation|report`: a run's figures for slides.
+"""`python -m resnet runs export ID --format png|svg|gif|animation|report` and the Runs page's figure downloads:
+a run's figures for slides.
 
 A front end like app.py and pages/, so resnet/ stays free of Plotly: it draws the stored run's RunView with
 viz/'s one set of figure functions. Static images go through Plotly's write_image with kaleido 1.x

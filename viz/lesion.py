@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from viz.theme import PLAIN, RESIDUAL, styled
 
 TWINS = (("plain", PLAIN), ("residual", RESIDUAL))
+CHANCE_LINE = dict(color="#666", dash="dot", width=2)
 
 
 def lesion_bars(block_names: Sequence[str], single: Mapping[str, np.ndarray], intact: Mapping[str, float],
@@ -20,12 +21,10 @@ def lesion_bars(block_names: Sequence[str], single: Mapping[str, np.ndarray], in
     for twin, color in TWINS:
         fig.add_bar(x=labels, y=100 * np.asarray(single[twin]), name=f"{twin}", marker_color=color,
                     hovertemplate="delete %{x}: %{y:.1f}% correct<extra>" + twin + "</extra>")
-        fig.add_hline(y=100 * intact[twin], line=dict(color=color, dash="dash", width=2),
-                      annotation_text=f"{twin}, intact: {100 * intact[twin]:.1f}%",
-                      annotation_position="top left" if twin == "plain" else "top right",
-                      annotation_font_color=color)
-    fig.add_hline(y=100 * chance, line=dict(color="#666", dash="dot", width=2),
-                  annotation_text=f"chance: {100 * chance:.0f}%", annotation_position="bottom right")
+    for twin, color in TWINS:
+        reference_line(fig, 100 * intact[twin], f"{twin}, intact: {100 * intact[twin]:.1f}%",
+                       dict(color=color, dash="dash", width=2), at=labels[0])
+    reference_line(fig, 100 * chance, f"chance: {100 * chance:.0f}%", CHANCE_LINE, at=labels[0])
     fig.update_layout(barmode="group", bargap=0.25, legend=dict(orientation="h", y=1.02, x=1, xanchor="right",
                                                               yanchor="bottom"))
     fig.update_xaxes(title_text="deleted block (↓: the block changes shape)")
@@ -46,13 +45,20 @@ def lesion_curve(k: np.ndarray, random: Mapping[str, np.ndarray], chance: float)
         fig.add_scatter(x=k, y=mean, mode="lines+markers", name=twin,
                         line=dict(color=color, width=3), marker=dict(size=7),
                         hovertemplate="%{x} blocks deleted: %{y:.1f}% correct<extra>" + twin + "</extra>")
-    fig.add_hline(y=100 * chance, line=dict(color="#666", dash="dot", width=2),
-                  annotation_text=f"chance: {100 * chance:.0f}%", annotation_position="bottom left")
+    reference_line(fig, 100 * chance, f"chance: {100 * chance:.0f}%", CHANCE_LINE, at=k[0] if len(k) else 0)
     fig.update_xaxes(title_text="blocks deleted at random", dtick=1 if len(k) <= 15 else None)
     fig.update_yaxes(title_text="test accuracy (%)", range=[0, 105])
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
                       title_subtitle_text="mean over the draws; band: min to max", margin=dict(t=100))
     return styled(fig, title="Delete k blocks at random", height=460)
+
+
+def reference_line(fig: go.Figure, y: float, name: str, line: dict, *, at: object) -> None:
+    """A horizontal line across the plot at `y`, named in the legend: text beside close lines, or over the
+    bars, would cover them (intact accuracy and chance are often a few points apart)."""
+    fig.add_hline(y=y, line=line)
+    # A legend entry only: one point with no value at the axis's first x draws nothing and adds no category.
+    fig.add_scatter(x=[at], y=[None], mode="lines", line=line, name=name, hoverinfo="skip")
 
 
 def _alpha(hex_color: str, alpha: float) -> str:

@@ -29,11 +29,16 @@ def bowl(n: int = 9, scale: float = 1.0) -> np.ndarray:
 def test_lesion_bars_group_both_twins_in_percent_with_reference_lines() -> None:
     fig = lesion_bars(NAMES, {"plain": np.array([0.1, 0.2, 0.3]), "residual": np.array([0.9, 0.5, 0.95])},
                       {"plain": 0.97, "residual": 0.98}, chance=0.1, shape_changing=[1, 2])
-    assert [t.type for t in fig.data] == ["bar", "bar"]
-    assert [t.marker.color for t in fig.data] == [PLAIN, RESIDUAL]
+    assert [t.type for t in fig.data] == ["bar", "bar", "scatter", "scatter", "scatter"]
+    assert [t.marker.color for t in fig.data[:2]] == [PLAIN, RESIDUAL]
     assert list(fig.data[1].y) == pytest.approx([90, 50, 95])
     assert list(fig.data[0].x) == ["stage1.0", "stage2.0 ↓", "stage3.0 ↓"]
-    assert len(fig.layout.shapes) == 3  # intact plain, intact residual, chance
+    assert [s.y0 for s in fig.layout.shapes] == pytest.approx([97, 98, 10])  # intact plain, residual, chance
+    # Named in the legend, in the lines' own styles, and no text on the plot to cover bars or each other.
+    names = [t.name for t in fig.data[2:]]
+    assert names == ["plain, intact: 97.0%", "residual, intact: 98.0%", "chance: 10%"]
+    assert [t.line.dash for t in fig.data[2:]] == [s.line.dash for s in fig.layout.shapes]
+    assert all(list(t.y) == [None] for t in fig.data[2:]) and not fig.layout.annotations
 
 
 def test_lesion_curve_draws_a_band_and_a_mean_per_twin() -> None:
