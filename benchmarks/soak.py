@@ -5,7 +5,8 @@
 Every `--sample` seconds it records the worker's and this process's resident memory, the twin steps per
 second since the last sample, and checks the run store: both twins' runs are there, still "running", their
 recorded steps never go back and never pass the live view's, and SQLite's quick check passes. Shortcuts are
-cut and restored every minute, as a presenter would. Goals: resident memory after warm-up grows by less than
+cut and restored every minute, as a presenter would. A pair that reaches its last step (100k) is checked
+whole (both runs finished with every step) and Reset, and the soak goes on in the same worker. Goals: resident memory after warm-up grows by less than
 10%, the store stays consistent, the step rate holds (last five minutes against the five after warm-up), and
 the slowest redraw says whether a page would have kept its heartbeat.
 The suite runs `soak()` for half a minute and checks consistency only.
@@ -14,6 +15,7 @@ The suite runs `soak()` for half a minute and checks consistency only.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -82,20 +84,39 @@ def check_store(store: RunStore, ids: dict[str, int], live_step: Callable[[], in
     return (steps[0], steps[1]), problems
 
 
+def check_finished(store: RunStore, ids: dict[str, int], total_steps: int) -> list[str]:
+    """Every way a finished pair's stored runs fall short: both finished, each with all `total_steps` steps."""
+    problems = []
+    for role in ("plain", "residual"):
+        info = store.run(ids[role])
+        if info.status != "finished" or info.steps != total_steps:
+            problems.append(f"finished {role} run {info.id} is {info.status} with {info.steps} of {total_steps} steps")
+    return problems
+
+
+def _wait_for_rows(job) -> None:
+    """Until the job's first rows arrive and its runs are in the store (two minutes at most)."""
+    deadline = time.monotonic() + 120
+    while (job.steps_done < 1 or not job.run_ids) and time.monotonic() < deadline:
+        job.heartbeat()
+        time.sleep(0.05)
+    if not job.run_ids:
+        raise RuntimeError(f"the twins did not start recording: {job.message or job.state}")
+
+
 def soak(seconds: float, *, preset: str = "vanishing", sample_every: float = 10.0, store_path: str | Path,
-         toggle_every: float = 60.0, on_sample=None) -> tuple[list[Sample], int]:
-    """Train live twins for `seconds` with a 2 Hz reader; (samples, steps stored at the end, both twins equal)."""
+         toggle_every: float = 60.0, total_steps: int = MAX_STEPS, on_sample=None) -> tuple[list[Sample], int]:
+    """Train live twins for `seconds` with a 2 Hz reader; (samples, steps stored at the end, both twins equal).
+
+    A pair that reaches `total_steps` before the time is up (a fast machine trains 100k steps in under half an
+    hour) is checked whole and Reset, as a presenter would press it, and the soak goes on in the same worker.
+    """
     server = JobServer(cap=1, limit=1)
     store = RunStore(store_path)
     try:
-        job = server.twins(PRESETS[preset].config.replace(device="cpu"), MAX_STEPS, store=store_path)
+        job = server.twins(PRESETS[preset].config.replace(device="cpu"), total_steps, store=store_path)
         job.train()
-        deadline = time.monotonic() + 120
-        while (job.steps_done < 1 or not job.run_ids) and time.monotonic() < deadline:
-            job.heartbeat()
-            time.sleep(0.05)
-        if not job.run_ids:
-            raise RuntimeError(f"the twins did not start recording: {job.message or job.state}")
+        _wait_for_rows(job)
         start = last_time = time.monotonic()
         last_step, stored, samples = job.steps_done, (0, 0), []
         next_sample, next_toggle, cut = start + sample_every, start + toggle_every, False
@@ -111,11 +132,22 @@ def soak(seconds: float, *, preset: str = "vanishing", sample_every: float = 10.
                 job.apply_shortcuts([i for i in range(blocks) if not (cut and blocks // 3 <= i < 2 * blocks // 3)])
                 next_toggle += toggle_every
             if now >= next_sample:
+                done_before = 0  # steps of a pair that finished since the last sample
+                problems = []
+                if job.state == "finished":
+                    problems += check_finished(store, job.run_ids, total_steps)
+                    done_before, last_step = total_steps - last_step, 0
+                    job.reset()
+                    job.train()
+                    _wait_for_rows(job)
+                    stored, cut, next_toggle = (0, 0), False, time.monotonic() + toggle_every
                 step = job.steps_done
-                stored, problems = check_store(store, job.run_ids, lambda: job.steps_done, stored)
+                stored, more = check_store(store, job.run_ids, lambda: job.steps_done, stored)
+                problems += more
                 if not job.alive or job.state != "training":
                     problems.append(f"the job is {job.state}: {job.message}")
-                samples.append(Sample(now - start, step, (step - last_step) / (now - last_time), rss_mb(job.pid),
+                samples.append(Sample(now - start, step, (done_before + step - last_step) / (now - last_time),
+                                      rss_mb(job.pid),
                                       rss_mb(os.getpid()), stored, slowest, tuple(problems)))
                 if on_sample is not None:
                     on_sample(samples[-1])
@@ -161,8 +193,13 @@ def main() -> None:
     window = max(1, int(300 / args.sample))
     early = statistics.median(s.rate for s in warm[:window])
     late = statistics.median(s.rate for s in warm[-window:])
+    # A pair Reset at its last step shows as a step that goes back: count the steps of every pair.
+    pairs = list(itertools.pairwise(samples))
+    resets = sum(b.step < a.step for a, b in pairs)
+    steps = samples[0].step + sum(b.step - a.step if b.step >= a.step else MAX_STEPS - a.step + b.step
+                                  for a, b in pairs)
     figures = {
-        "steps": end.step, "store_mb": round(size, 1), "final_steps_match": final >= 0,
+        "steps": steps, "resets": resets, "store_mb": round(size, 1), "final_steps_match": final >= 0,
         "problems": sum(len(s.problems) for s in samples),
         "worker_rss_growth": end.worker_rss_mb / base.worker_rss_mb - 1,
         "reader_rss_growth": end.reader_rss_mb / base.reader_rss_mb - 1,
@@ -172,7 +209,8 @@ def main() -> None:
     print(f"worker memory {base.worker_rss_mb:.1f} -> {end.worker_rss_mb:.1f} MiB "
           f"({figures['worker_rss_growth']:+.1%}; goal < +10%), reader {base.reader_rss_mb:.1f} -> "
           f"{end.reader_rss_mb:.1f} MiB ({figures['reader_rss_growth']:+.1%})")
-    print(f"step rate {early:.1f} -> {late:.1f} steps/s ({late / early:.2f}x), {end.step} steps, store {size:.1f} MB, "
+    print(f"step rate {early:.1f} -> {late:.1f} steps/s ({late / early:.2f}x), {steps} steps ({resets} Reset at "
+          f"{MAX_STEPS} steps), store {size:.1f} MB, "
           f"{figures['problems']} consistency problems, stored steps match the view at the end: {final >= 0}, "
           f"slowest redraw {figures['slowest_redraw_s']:.2f} s")
     if args.json:
