@@ -6,9 +6,10 @@ Every `--sample` seconds it records the worker's and this process's resident mem
 second since the last sample, and checks the run store: both twins' runs are there, still "running", their
 recorded steps never go back and never pass the live view's, and SQLite's quick check passes. Shortcuts are
 cut and restored every minute, as a presenter would. A pair that reaches its last step (100k) is checked
-whole (both runs finished with every step) and Reset, and the soak goes on in the same worker. Goals: resident memory after warm-up grows by less than
-10%, the store stays consistent, the step rate holds (last five minutes against the five after warm-up), and
-the slowest redraw says whether a page would have kept its heartbeat.
+whole (both runs finished with every step) and Reset, and the soak goes on in the same worker. Goals:
+resident memory after warm-up grows by less than 10%, the store stays consistent, the step rate holds (last
+five minutes against the five after warm-up), and the slowest redraw says whether a page would have kept
+its heartbeat.
 The suite runs `soak()` for half a minute and checks consistency only.
 """
 
