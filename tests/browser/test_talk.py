@@ -56,8 +56,8 @@ def wait_scene(pg, number: int) -> None:
 def main_figure_inside(pg, width: int, height: int, drawn: str = HEATMAP, index: int = 0) -> None:
     """The scene's figure number `index` has drawn `drawn` (its heatmap, by default) and lies wholly inside the
     window, its ticks at least 16 px."""
-    pg.wait_for_selector(f'[data-testid="stPlotlyChart"] {drawn}', timeout=60_000)
     chart = pg.locator('[data-testid="stPlotlyChart"]').nth(index)
+    chart.locator(drawn).first.wait_for(timeout=60_000)  # in this figure (a legend-only trace draws nothing)
     boxes: list = []  # the replay redraws the chart each tick: poll until one draw is measured
     assert wait_for(lambda: boxes.append(chart.bounding_box()) or boxes[-1] is not None, 20), "no chart box"
     box = boxes[-1]
