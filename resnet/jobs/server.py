@@ -251,17 +251,19 @@ class JobServer:
                     while self._wake_r.poll():
                         self._wake_r.recv_bytes()
                     continue
-                self._read(conns[conn])
+                self._read(conns[conn], conn)
             if time.monotonic() - last_tick >= TICK_S:
                 last_tick = time.monotonic()
                 self._tick()
 
-    def _read(self, job: Job) -> None:
+    def _read(self, job: Job, conn) -> None:
         try:
-            while job.conn.poll():
-                job.receive(job.conn.recv())
+            # `conn` as it was when it became ready: shutdown may end the job (and drop `job.conn`) meanwhile.
+            while job.conn is conn and conn.poll():
+                job.receive(conn.recv())
         except (EOFError, OSError):
-            self._exited(job)
+            if job.conn is conn:  # closed at the worker's end; a job ended here was closed by whoever ended it
+                self._exited(job)
             return
         if isinstance(job, TwinsJob) and not job.training:
             self._release(job)
