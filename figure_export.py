@@ -64,11 +64,9 @@ def export_figures(store: RunStore, run_id: int, out: str | os.PathLike, fmt: st
     files = figure_files(store, run_id, fmt)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
     for name, data in files.items():
-        paths.append(folder / name)
-        paths[-1].write_bytes(data)
-    return paths
+        (folder / name).write_bytes(data)
+    return [folder / name for name in files]
 
 
 def figure_files(store: RunStore, run_id: int, fmt: str) -> dict[str, bytes]:
@@ -78,7 +76,7 @@ def figure_files(store: RunStore, run_id: int, fmt: str) -> dict[str, bytes]:
     view = _view(store, run_id)
     stem = f"run-{run_id}"
     if fmt == "report":
-        return {f"{stem}-report.html": report_page(store, run_id).encode()}
+        return {f"{stem}-report.html": report_page(store, run_id, view).encode()}
     if fmt == "animation":
         return {f"{stem}-heatmap-animation.html": animation_html(view).encode()}
     import plotly.io as pio  # kaleido starts Chromium on first use: only for static formats
@@ -98,8 +96,11 @@ def figure_files(store: RunStore, run_id: int, fmt: str) -> dict[str, bytes]:
 def figure_download(store: RunStore, run_id: int, fmt: str) -> bytes:
     """`figure_files` as one download: the file itself where the format makes one, else a zip of them."""
     files = figure_files(store, run_id, fmt)
-    if len(files) == 1:
-        return next(iter(files.values()))
+    return next(iter(files.values())) if len(files) == 1 else zip_files(files)
+
+
+def zip_files(files: dict[str, bytes]) -> bytes:
+    """Files (name -> contents) in one deflated zip archive, as bytes."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
@@ -107,10 +108,11 @@ def figure_download(store: RunStore, run_id: int, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def report_page(store: RunStore, run_id: int) -> str:
-    """A standalone HTML page with the run's settings and figures (plotly.js embedded: it opens offline)."""
+def report_page(store: RunStore, run_id: int, view=None) -> str:
+    """A standalone HTML page with the run's settings and figures (plotly.js embedded: it opens offline);
+    `view`, the run's stored view where the caller has read it already."""
     info = store.run(run_id)
-    view = stored_view(store, run_id)
+    view = stored_view(store, run_id) if view is None else view
     figs = list(run_figures(view).values()) if view.started else []
     return report_html(f"Run #{run_id}: {info.name}", figs, run_facts(info))
 

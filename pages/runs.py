@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import io
 import tempfile
-import zipfile
 from pathlib import Path
 
 import streamlit as st
 
-from figure_export import figure_download, report_page, run_facts, static_images_unavailable
+from figure_export import figure_download, report_page, run_facts, static_images_unavailable, zip_files
 from pages.common import require_router
 from resnet.settings import read_only_reason
 from resnet.store import RunInfo, RunStore, StoreError
@@ -48,12 +46,8 @@ def label_of(info: RunInfo) -> str:
 
 def tables_zip(path: str, run_id: int, fmt: str) -> bytes:
     """The run's tables as CSV or Parquet files in one zip (runs on click, outside the script)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, frame in RunStore(path).tables(run_id).items():
-            data = frame.to_csv(index=False).encode() if fmt == "csv" else frame.to_parquet(index=False)
-            z.writestr(f"run-{run_id}-{name}.{fmt}", data)
-    return buf.getvalue()
+    return zip_files({f"run-{run_id}-{name}.{fmt}": frame.to_csv(index=False).encode() if fmt == "csv"
+                      else frame.to_parquet(index=False) for name, frame in RunStore(path).tables(run_id).items()})
 
 
 def run_file(path: str, run_id: int) -> bytes:
@@ -220,13 +214,13 @@ for column, (label, fmt, name, mime) in zip(st.columns(4), (
         ("Heatmap GIF", "gif", "heatmap.gif", "image/gif"),
         ("PNG figures (.zip)", "png", "png.zip", "application/zip"),
         ("SVG figures (.zip)", "svg", "svg.zip", "application/zip")), strict=True):
-    needs_chromium = fmt != "animation"
+    static = fmt != "animation"  # drawn by the server's Chromium
+    unavailable = no_chromium if static else None
+    about = ("drawn by the server's Chromium: a few seconds, a GIF about half a minute" if static
+             else "plays in any browser, offline: plotly.js is in the file")
     column.download_button(label, lambda fmt=fmt: figure_download(RunStore(path), run_id, fmt), f"run-{run_id}-{name}",
-                           mime, on_click="ignore", width="stretch",
-                           disabled=info.steps == 0 or bool(needs_chromium and no_chromium),
-                           help=(no_chromium if needs_chromium and no_chromium else
-                                 "drawn by the server's Chromium: a few seconds, a GIF about half a minute"
-                                 if needs_chromium else "plays in any browser, offline: plotly.js is in the file"))
+                           mime, on_click="ignore", width="stretch", disabled=info.steps == 0 or bool(unavailable),
+                           help=unavailable or about)
 
 with st.popover(f"Delete run #{run_id}", icon=":material/delete:"):
     st.markdown(f"Remove **{describe(info)}** and everything recorded for it from `{store.path}`. "
