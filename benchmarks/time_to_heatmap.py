@@ -51,7 +51,7 @@ def start_training(browser, url: str, preset: str):
     page.get_by_role("button", name="Train", exact=True).click()
     # Attached, not "visible": Playwright's visibility check waits for a quiet renderer, and one redrawing
     # live figures twice a second answered it 12-15 s after the heatmap was on screen.
-    page.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer image', state="attached", timeout=120_000)
+    page.wait_for_selector('.js-plotly-plot .heatmaplayer image', state="attached", timeout=120_000)
     return page, time.monotonic() - start
 
 

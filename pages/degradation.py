@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.charts import chart
 from pages.common import ensure_defaults, require_router
 from resnet.data import default_root
 from resnet.store import RunStore, StoreError
@@ -142,7 +143,7 @@ def results(tag: str) -> None:
         return
     view = load_sweep(str(store.path), tag, tuple((r.id, r.steps, r.status) for r in runs))
     if view.curves:
-        st.plotly_chart(error_curves_figure(view.curves), key=f"deg_curves_{tag}")
+        chart(error_curves_figure(view.curves), key=f"deg_curves_{tag}", moving=watching)
     for line in degradation_text(view.results):
         st.markdown(f"- {line}")
     if view.gradient is not None:
@@ -150,13 +151,13 @@ def results(tag: str) -> None:
     left, right = st.columns([3, 2])
     with left:
         if view.results:
-            st.plotly_chart(error_vs_depth_figure(view.results), key=f"deg_depth_{tag}")
+            chart(error_vs_depth_figure(view.results), key=f"deg_depth_{tag}", moving=watching)
     with right:
         st.dataframe(view.table, hide_index=True,
                      column_config={"training error": st.column_config.NumberColumn(format="percent"),
                                     "test error": st.column_config.NumberColumn(format="percent")})
     if view.responses:
-        st.plotly_chart(response_std_figure(view.responses), key=f"deg_resp_{tag}")
+        chart(response_std_figure(view.responses), key=f"deg_resp_{tag}", moving=watching)
         for line in responses_text(view.responses):
             st.markdown(f"- {line}")
     else:

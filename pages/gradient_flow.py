@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.charts import chart
 from pages.common import require_router
 from resnet.data import DATASETS
 from resnet.jobs import JobError, TwinsJob, job_server
@@ -28,15 +29,8 @@ REPLAY_TICK_S = 0.3
 REPLAY_SPEEDS = {"slow": 100, "normal": 40, "fast": 15}  # a replay plays the run in this many ticks
 
 
-# While the figures redraw every tick, Streamlit mounts each one afresh (a chart's id hashes its spec), and a
-# hover label would vanish with the next redraw anyway: static plots skip Plotly's interaction layers, about
-# 40% of a fresh mount's browser time, on the same cores as training.
-MOVING = {"staticPlot": True}
-
-
 def draw(view: RunView, *, granularity: str = "blocks", moving: bool = False) -> None:
     """Every view of a run, from one RunView: the same figures live and replayed; `moving`: redrawn every tick."""
-    config = MOVING if moving else None
     if not view.started:
         # Empty axes where the heatmaps will be: the layout does not jump, and the browser has
         # loaded Plotly before the first numbers arrive.
@@ -51,12 +45,12 @@ def draw(view: RunView, *, granularity: str = "blocks", moving: bool = False) ->
     if sentences:
         st.info("  \n".join(sentences))
     stat = "layer_grad_norm" if granularity == "layers" else "grad_norm"
-    st.plotly_chart(heatmaps(view, stat), key="chart_grad", theme=None, config=config)
-    st.plotly_chart(heatmaps(view, "input_grad_norm"), key="chart_input", theme=None, config=config)
+    chart(heatmaps(view, stat), key="chart_grad", moving=moving)
+    chart(heatmaps(view, "input_grad_norm"), key="chart_input", moving=moving)
     cols = st.columns(2)
-    cols[0].plotly_chart(block_profile(view, "grad_norm"), key="chart_profile", theme=None, config=config)
-    cols[1].plotly_chart(block_profile(view, "act_std"), key="chart_act_std", theme=None, config=config)
-    st.plotly_chart(curves(view), key="chart_curves", theme=None, config=config)
+    chart(block_profile(view, "grad_norm"), key="chart_profile", moving=moving, where=cols[0])
+    chart(block_profile(view, "act_std"), key="chart_act_std", moving=moving, where=cols[1])
+    chart(curves(view), key="chart_curves", moving=moving)
 
 
 def status_line(view: RunView) -> None:

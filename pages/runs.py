@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from figure_export import figure_download, report_page, run_facts, static_images_unavailable, zip_files
+from pages.charts import chart
 from pages.common import require_router
 from resnet.settings import read_only_reason
 from resnet.store import RunInfo, RunStore, StoreError
@@ -187,9 +188,10 @@ def replay() -> None:
             st.rerun()
         upto = s.slider("Iteration", 1, total, key=step_key, help="replay the run up to this iteration")
         view = view.upto(upto)
-    st.plotly_chart(curves(view), key="runs_curves")
-    st.plotly_chart(heatmaps(view, quantity), key="runs_heat")
-    st.plotly_chart(block_profile(view, quantity), key="runs_profile")
+    moving = playing or live  # the figures change every tick
+    chart(curves(view), key="runs_curves", moving=moving)
+    chart(heatmaps(view, quantity), key="runs_heat", moving=moving)
+    chart(block_profile(view, quantity), key="runs_profile", moving=moving)
 
 
 replay()

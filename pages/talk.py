@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.analysis_common import pair_caption
+from pages.charts import chart as page_chart
 from pages.common import require_router
 from resnet.analysis.results import Analysis, Attributions, Landscapes, LesionResult, ShatteredResult
 from resnet.jobs import JobError, TwinsJob, job_server
@@ -111,15 +112,15 @@ def scene_view(scene: Scene, path: str) -> tuple[RunView | None, str]:
     return load_view(path, info.id, (info.key, info.steps, info.status)), ""
 
 
-def draw_scene(view: RunView, key: str) -> None:
-    """The main figure (projector-sized), then the computed sentences."""
-    chart(heatmaps(view, height=FIGURE_HEIGHT, title=""), key)
+def draw_scene(view: RunView, key: str, *, moving: bool = False) -> None:
+    """The main figure (projector-sized), then the computed sentences; `moving`: redrawn every tick."""
+    chart(heatmaps(view, height=FIGURE_HEIGHT, title=""), key, moving=moving)
 
 
-def chart(fig: go.Figure, key: str, *, height: int = FIGURE_HEIGHT, where: Any = st) -> None:
+def chart(fig: go.Figure, key: str, *, height: int = FIGURE_HEIGHT, where: Any = None, moving: bool = False) -> None:
     """A figure in the projector theme at `height`, with no mode bar to cover it."""
-    where.plotly_chart(projector(fig.update_layout(height=height)), key=key, theme=None,
-                       config={"displayModeBar": False})
+    page_chart(projector(fig.update_layout(height=height)), key=key, moving=moving, where=where,
+               config={"displayModeBar": False})
 
 
 def record_hint(talk: Talk) -> str:
@@ -242,7 +243,7 @@ def replay(view: RunView, number: int) -> RunView:
         cursor = st.session_state["talk_cursor"]
         if (cursor < end) != ticking:  # Play reran the fragment alone, or the replay reached the end
             st.rerun(scope="app")
-        draw_scene(view if cursor >= end else view.upto(cursor), "talk_main")
+        draw_scene(view if cursor >= end else view.upto(cursor), "talk_main", moving=ticking)
         row = st.columns([5, 1.4, 2.6], vertical_alignment="center")
         row[0].caption(f"replay · step {cursor} of {view.step} · recorded, no training")
         row[1].button("Play", icon=":material/replay:", shortcut="P", key="talk_play", width="stretch",
@@ -280,7 +281,7 @@ def live(scene: Scene, number: int) -> RunView | None:
                 break
             job.switch([(block, action.on) for block in (action.blocks or (None,))])
             st.session_state["talk_done"] += 1
-        draw_scene(view, "talk_main")
+        draw_scene(view, "talk_main", moving=view.state in LIVE_STATES)
         st.caption(f"live · step {view.step} of {view.total_steps} · {view.state}")
 
     frames()

@@ -33,10 +33,17 @@ def test_vanishing_preset_trains_and_toggles(page, app_dir) -> None:
     started = time.monotonic()
     page.get_by_role("button", name="Train", exact=True).click()
     # Two heatmaps per panel row: wait until both gradient heatmaps are drawn.
-    page.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer image', timeout=60_000)
+    page.wait_for_selector('.js-plotly-plot .heatmaplayer image', timeout=60_000)
     seconds_to_heatmap = time.monotonic() - started
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length >= 5",
+    page.wait_for_function("() => document.querySelectorAll('.gfl-live-chart.js-plotly-plot').length >= 5",
                            timeout=60_000)
+    # While it trains, each redraw updates the charts already on the page instead of mounting new ones.
+    page.evaluate("() => { const c = document.querySelector('.gfl-live-chart'); c.dataset.mark = 'kept';"
+                  " window.firstImage = c.querySelector('.heatmaplayer image').getAttribute('href'); }")
+    page.wait_for_function("() => document.querySelector('.gfl-live-chart .heatmaplayer image')"
+                           ".getAttribute('href') !== window.firstImage", timeout=30_000)
+    assert page.evaluate("() => document.querySelector('.gfl-live-chart').dataset.mark") == "kept"
+    assert not page.locator('[data-testid="stPlotlyChart"]').count()
     assert page.get_by_text("vanishes on its way back").first.is_visible()
     before = progress_step(page)
     assert before > 0
@@ -44,7 +51,7 @@ def test_vanishing_preset_trains_and_toggles(page, app_dir) -> None:
     # Cut the first block's shortcut while it trains; the timeline gets a mark and the views move on.
     page.get_by_role("button", name="block0", exact=True).click()
     page.wait_for_function(
-        "() => Array.from(document.querySelectorAll('[data-testid=\"stPlotlyChart\"] text'))"
+        "() => Array.from(document.querySelectorAll('.js-plotly-plot text'))"
         ".some(t => t.textContent.includes('block0 off'))", timeout=60_000)
     page.wait_for_function(f"() => /step (\\d+) of/.exec(document.body.innerText)[1] > {before + 5}",
                            timeout=60_000)

@@ -47,7 +47,7 @@ def test_workers_end_when_the_server_is_killed(browser, tmp_path: Path) -> None:
     with streamlit_process(tmp_path) as (url, proc):
         pg = open_page(browser, url + "/?" + "&".join(f"{k}={v}" for k, v in {**TINY, "steps": "100000"}.items()))
         pg.get_by_role("button", name="Train", exact=True).click()
-        pg.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer image', timeout=60_000)
+        pg.wait_for_selector('.js-plotly-plot .heatmaplayer image', timeout=60_000)
         workers = descendants(proc.pid)
         assert workers, "training runs in processes of its own"
         assert_no_exception(pg)
@@ -71,10 +71,10 @@ def test_a_stored_pair_replays_in_the_browser_with_no_worker(browser, tmp_path: 
     with streamlit_process(tmp_path) as (url, proc):
         pg = open_page(browser, f"{url}/?run={run_id}&step=20")
         pg.get_by_text(f"Replaying run {run_id - 1} (plain-4) and run {run_id} (res-4)").wait_for(timeout=60_000)
-        pg.wait_for_selector('[data-testid="stPlotlyChart"] .heatmaplayer image', timeout=60_000)
+        pg.wait_for_selector('.js-plotly-plot .heatmaplayer image', timeout=60_000)
         assert progress_step(pg) == 20
         pg.wait_for_function(  # the switch made before the first step is marked on the timeline
-            "() => Array.from(document.querySelectorAll('[data-testid=\"stPlotlyChart\"] text'))"
+            "() => Array.from(document.querySelectorAll('.js-plotly-plot text'))"
             ".some(t => t.textContent.includes('block2 off'))", timeout=30_000)
         pg.locator('[data-testid="stSelectbox"]').filter(has_text="Speed").click()
         pg.get_by_role("option", name="fast").click()

@@ -56,7 +56,7 @@ def wait_scene(pg, number: int) -> None:
 def main_figure_inside(pg, width: int, height: int, drawn: str = HEATMAP, index: int = 0) -> None:
     """The scene's figure number `index` has drawn `drawn` (its heatmap, by default) and lies wholly inside the
     window, its ticks at least 16 px."""
-    chart = pg.locator('[data-testid="stPlotlyChart"]').nth(index)
+    chart = pg.locator('.js-plotly-plot').nth(index)
     chart.locator(drawn).first.wait_for(timeout=60_000)  # in this figure (a legend-only trace draws nothing)
     boxes: list = []  # the replay redraws the chart each tick: poll until one draw is measured
     assert wait_for(lambda: boxes.append(chart.bounding_box()) or boxes[-1] is not None, 20), "no chart box"
@@ -64,7 +64,7 @@ def main_figure_inside(pg, width: int, height: int, drawn: str = HEATMAP, index:
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, box
     assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
     ticks = pg.evaluate("() => Math.min(...Array.from(document.querySelectorAll("
-                        "'[data-testid=\"stPlotlyChart\"] .xtick text')).map(t => parseFloat(t.style.fontSize)))")
+                        "'.js-plotly-plot .xtick text')).map(t => parseFloat(t.style.fontSize)))")
     assert ticks >= 16
 
 
