@@ -45,7 +45,7 @@ def start_training(browser, url: str, preset: str):
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = context.new_page()
     page.goto(f"{url}/?preset={preset}&steps=100000")
-    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=120_000)
+    page.wait_for_selector('.js-plotly-plot', timeout=120_000)
     page.wait_for_timeout(500)
     start = time.monotonic()
     page.get_by_role("button", name="Train", exact=True).click()

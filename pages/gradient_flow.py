@@ -32,10 +32,10 @@ REPLAY_SPEEDS = {"slow": 100, "normal": 40, "fast": 15}  # a replay plays the ru
 def draw(view: RunView, *, granularity: str = "blocks", moving: bool = False) -> None:
     """Every view of a run, from one RunView: the same figures live and replayed; `moving`: redrawn every tick."""
     if not view.started:
-        # Empty axes where the heatmaps will be: the layout does not jump, and the browser has
-        # loaded Plotly before the first numbers arrive.
+        # Empty axes where the heatmaps will be, drawn as the moving chart that then fills in: the layout
+        # does not jump, and the browser has loaded plotly.js before the first numbers arrive.
         st.info("Press Train (or Step) to start both nets; the views fill in as they learn.")
-        st.plotly_chart(heatmaps(view, "grad_norm"), key="chart_grad", theme=None)
+        chart(heatmaps(view, "grad_norm"), key="chart_grad", moving=True)
         return
     metrics = twin_metrics(view)
     cols = st.columns(max(1, len(metrics)))
