@@ -51,6 +51,8 @@ def start_training(browser, url: str, preset: str):
     page.get_by_role("button", name="Train", exact=True).click()
     # Attached, not "visible": Playwright's visibility check waits for a quiet renderer, and one redrawing
     # live figures twice a second answered it 12-15 s after the heatmap was on screen.
+    # The session watches its heatmap, as a user would: the charts in view redraw, those out of view wait.
+    page.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView()")
     page.wait_for_selector('.js-plotly-plot .heatmaplayer image', state="attached", timeout=120_000)
     return page, time.monotonic() - start
 

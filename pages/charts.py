@@ -3,8 +3,9 @@
 `st.plotly_chart` gives a chart an id that hashes its spec, so a figure whose numbers change each second is
 torn down and built again each second: about 0.5 s of browser work a second for the Gradient flow page's
 five charts, taken from the cores that train. Here each chart is one Plotly div that stays on the page;
-a redraw hands it the new figure and `Plotly.react` updates what changed (about half the work). The
-browser loads the Python package's own plotly.js once, from the app's static folder (no network).
+a redraw hands it the new figure and `Plotly.react` updates what changed (about half the work), and a
+chart scrolled out of view draws only when it comes back. The browser loads the Python package's own
+plotly.js once, from the app's static folder (no network).
 Where that folder cannot be written or served, the charts fall back to `st.plotly_chart`.
 """
 
@@ -43,6 +44,34 @@ function plotlyFrom(src) {
   return window.__gflPlotly;
 }
 
+function draw(div, src) {
+  plotlyFrom(src).then((Plotly) => {
+    const next = div.__gflNext;
+    if (!next || !div.isConnected) return;
+    div.__gflNext = null;
+    Plotly.react(div, next.figure.data, next.figure.layout, next.config);
+    div.dataset.draws = String(Number(div.dataset.draws || 0) + 1);
+    watch(div, Plotly, src);
+  }).catch((error) => { div.textContent = "This chart could not be drawn: " + error.message; });
+}
+
+function watch(div, Plotly, src) {
+  if (div.__gflWatched) return;
+  div.__gflWatched = true;
+  // Resized on the next frame, and only when the width changed: a resize inside the observer's own
+  // callback is the "ResizeObserver loop" error, and a div that left the page cannot be resized.
+  new ResizeObserver(() => requestAnimationFrame(() => {
+    if (!div.isConnected || div.clientWidth === div.__gflWidth) return;
+    div.__gflWidth = div.clientWidth;
+    Plotly.Plots.resize(div).catch(() => {});
+  })).observe(div);
+  // A chart scrolled out of view keeps only its newest figure and draws it as it comes back.
+  new IntersectionObserver((entries) => {
+    div.__gflVisible = entries[entries.length - 1].isIntersecting;
+    if (div.__gflVisible && div.__gflNext) draw(div, src);
+  }, { rootMargin: "100px" }).observe(div);
+}
+
 export default function (component) {
   const { data, parentElement } = component;
   let div = parentElement.querySelector("div.gfl-live-chart");
@@ -53,24 +82,10 @@ export default function (component) {
   }
   const figure = JSON.parse(data.figure);
   div.style.height = (figure.layout.height || 450) + "px";
-  // Only the newest figure is drawn: a tick that arrives while plotly.js loads replaces the one waiting.
-  div.__gflNext = figure;
-  plotlyFrom(data.src).then((Plotly) => {
-    const next = div.__gflNext;
-    if (!next) return;
-    div.__gflNext = null;
-    Plotly.react(div, next.data, next.layout, data.config);
-    if (!div.__gflResize) {
-      // Resized on the next frame, and only when the width changed: a resize inside the observer's own
-      // callback is the "ResizeObserver loop" error, and a div that left the page cannot be resized.
-      div.__gflResize = new ResizeObserver(() => requestAnimationFrame(() => {
-        if (!div.isConnected || div.clientWidth === div.__gflWidth) return;
-        div.__gflWidth = div.clientWidth;
-        Plotly.Plots.resize(div).catch(() => {});
-      }));
-      div.__gflResize.observe(div);
-    }
-  }).catch((error) => { div.textContent = "This chart could not be drawn: " + error.message; });
+  // Only the newest figure is drawn: one that arrives while plotly.js loads, or while the chart is out
+  // of view, replaces the one waiting. The first is drawn wherever the chart is, so the page has its layout.
+  div.__gflNext = { figure: figure, config: data.config };
+  if (!div.__gflWatched || div.__gflVisible) draw(div, data.src);
 }
 """
 

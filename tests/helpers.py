@@ -142,6 +142,14 @@ def wait_idle(pg, timeout_ms: int = 60_000) -> None:
     )
 
 
+def watch_heatmap(pg, timeout_ms: int = 60_000) -> None:
+    """Scroll to the page's first chart, as a user watching it would (a moving chart out of view waits to be
+    seen before it draws), and wait until it has drawn a heatmap."""
+    pg.wait_for_selector(".js-plotly-plot", state="attached", timeout=timeout_ms)
+    pg.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView()")
+    pg.wait_for_function("() => document.querySelector('.js-plotly-plot .heatmaplayer image')", timeout=timeout_ms)
+
+
 def assert_no_exception(pg) -> None:
     """Fail if the page shows a Python exception or the browser logged a page error."""
     exceptions = pg.locator('[data-testid="stException"]')

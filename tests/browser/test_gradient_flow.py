@@ -8,7 +8,7 @@ import time
 import pytest
 
 from resnet.store import RunStore
-from tests.helpers import assert_no_exception, screenshot, wait_idle
+from tests.helpers import assert_no_exception, screenshot, wait_idle, watch_heatmap
 
 pytestmark = pytest.mark.browser
 
@@ -28,28 +28,37 @@ def progress_step(pg) -> int:
 
 
 def test_vanishing_preset_trains_and_toggles(page, app_dir) -> None:
-    page.goto(f"{page.app_url}/?preset=vanishing&steps=2000")  # the preset's net, trained long enough to click
+    page.goto(f"{page.app_url}/?preset=vanishing&steps=5000")  # the preset's net, trained long enough to click
     open_gradient_flow(page)
     started = time.monotonic()
     page.get_by_role("button", name="Train", exact=True).click()
     # Two heatmaps per panel row: wait until both gradient heatmaps are drawn.
-    page.wait_for_selector('.js-plotly-plot .heatmaplayer image', timeout=60_000)
+    watch_heatmap(page)
     seconds_to_heatmap = time.monotonic() - started
     page.wait_for_function("() => document.querySelectorAll('.gfl-live-chart.js-plotly-plot').length >= 5",
                            timeout=60_000)
-    # While it trains, each redraw updates the charts already on the page instead of mounting new ones.
+    # While it trains, each redraw updates the charts already on the page instead of mounting new ones,
+    # and a chart out of view waits until it is scrolled to.
     page.evaluate("() => { const c = document.querySelector('.gfl-live-chart'); c.dataset.mark = 'kept';"
                   " window.firstImage = c.querySelector('.heatmaplayer image').getAttribute('href'); }")
     page.wait_for_function("() => document.querySelector('.gfl-live-chart .heatmaplayer image')"
                            ".getAttribute('href') !== window.firstImage", timeout=30_000)
     assert page.evaluate("() => document.querySelector('.gfl-live-chart').dataset.mark") == "kept"
     assert not page.locator('[data-testid="stPlotlyChart"]').count()
+    draws = "() => Array.from(document.querySelectorAll('.gfl-live-chart')).map(c => Number(c.dataset.draws))"
+    seen = page.evaluate(draws)
+    page.wait_for_function(f"() => ({draws})()[0] >= {seen[0] + 2}", timeout=30_000)
+    assert page.evaluate(draws)[4] == seen[4]  # the loss curves, below the fold
+    page.evaluate("() => document.querySelectorAll('.gfl-live-chart')[4].scrollIntoView()")
+    page.wait_for_function(f"() => ({draws})()[4] > {seen[4]}", timeout=30_000)
+    page.evaluate("() => document.querySelector('.gfl-live-chart').scrollIntoView()")
     assert page.get_by_text("vanishes on its way back").first.is_visible()
     before = progress_step(page)
     assert before > 0
 
     # Cut the first block's shortcut while it trains; the timeline gets a mark and the views move on.
     page.get_by_role("button", name="block0", exact=True).click()
+    page.evaluate("() => document.querySelector('.gfl-live-chart').scrollIntoView()")  # back to the heatmap
     page.wait_for_function(
         "() => Array.from(document.querySelectorAll('.js-plotly-plot text'))"
         ".some(t => t.textContent.includes('block0 off'))", timeout=60_000)

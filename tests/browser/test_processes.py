@@ -19,6 +19,7 @@ from tests.helpers import (
     streamlit_process,
     wait_for,
     wait_idle,
+    watch_heatmap,
 )
 
 pytestmark = pytest.mark.browser
@@ -47,7 +48,7 @@ def test_workers_end_when_the_server_is_killed(browser, tmp_path: Path) -> None:
     with streamlit_process(tmp_path) as (url, proc):
         pg = open_page(browser, url + "/?" + "&".join(f"{k}={v}" for k, v in {**TINY, "steps": "100000"}.items()))
         pg.get_by_role("button", name="Train", exact=True).click()
-        pg.wait_for_selector('.js-plotly-plot .heatmaplayer image', timeout=60_000)
+        watch_heatmap(pg)
         workers = descendants(proc.pid)
         assert workers, "training runs in processes of its own"
         assert_no_exception(pg)
