@@ -260,7 +260,7 @@ def replay(view: RunView, number: int) -> RunView:
 
 
 def live(scene: Scene, number: int) -> RunView | None:
-    """Train the preset's twins live, carrying out the scene's actions once the run passes their steps."""
+    """Train the preset's twins live, the scene's actions carried out at their steps."""
     job: TwinsJob | None = st.session_state.get("talk_job")
     if job is None or st.session_state.get("talk_job_scene") != number:
         try:
@@ -269,18 +269,16 @@ def live(scene: Scene, number: int) -> RunView | None:
         except JobError as err:
             st.error(f"Training cannot start: {err}")
             return None
+        # The worker carries the scene's actions out at their steps exactly, however often the page looks.
+        for action in scene.actions:
+            job.schedule(action.at, [(block, action.on) for block in (action.blocks or (None,))])
         job.train()
-        st.session_state.update(talk_job=job, talk_job_scene=number, talk_done=0)
+        st.session_state.update(talk_job=job, talk_job_scene=number)
 
     @st.fragment(run_every=LIVE_TICK_S if job.alive and job.state in LIVE_STATES + ("idle",) else None)
     def frames() -> None:
         job.heartbeat()
         view = job.view(max_points=HEATMAP_POINTS)
-        for action in scene.actions[st.session_state["talk_done"]:]:
-            if view.step < action.at:
-                break
-            job.switch([(block, action.on) for block in (action.blocks or (None,))])
-            st.session_state["talk_done"] += 1
         draw_scene(view, "talk_main", moving=view.state in LIVE_STATES)
         st.caption(f"live · step {view.step} of {view.total_steps} · {view.state}")
 

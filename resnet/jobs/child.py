@@ -167,6 +167,10 @@ class Twins:
         self.trainers: dict[str, Trainer] = {}
         self.window = (time.monotonic(), 0)
         self.running = True
+        # Scripted switches, (step, switches) in step order: each is carried out just before the residual
+        # twin takes that step, whatever the server is doing; a reset plays the script again.
+        self.script: list[tuple[int, list]] = []
+        self.scripted = 0  # entries of the script carried out since the twins were built
 
     # The commands, one small method each.
     def do_train(self) -> None:
@@ -190,8 +194,19 @@ class Twins:
             self.trainers["residual"].set_shortcut(block, bool(on))
         self._pull()
 
+    def do_schedule(self, at: int, changes: list[tuple[int | None, bool]]) -> None:
+        self.script = sorted([*self.script, (int(at), list(changes))], key=lambda entry: entry[0])
+        self._run_script()
+
     def do_stop(self) -> None:
         self.running = False
+
+    def _run_script(self) -> None:
+        residual = self.trainers["residual"]
+        while self.scripted < len(self.script) and self.script[self.scripted][0] <= residual.step_count:
+            for block, on in self.script[self.scripted][1]:
+                residual.set_shortcut(block, bool(on))
+            self.scripted += 1
 
     def _begin(self, budget: int) -> None:
         if self._done():
@@ -218,6 +233,7 @@ class Twins:
                 self._train_one()
 
     def _train_one(self) -> None:
+        self._run_script()
         for t in self.trainers.values():
             t.step()
         self.budget -= self.budget > 0
@@ -238,6 +254,7 @@ class Twins:
         for t in (plain, residual):
             t.probe.keep_drained = False  # rows go to the server (and the store) as they come: none stay here
         self.trainers = {"plain": plain, "residual": residual}
+        self.scripted = 0
         self.sent = {role: (0, 0, 0) for role in self.trainers}
         self.epoch += 1
 

@@ -227,12 +227,27 @@ class TwinsJob(Job):
         """Switch the residual twin's shortcut `i` (None: all) from its next step on."""
         self.switch([(i, on)])
 
-    def switch(self, changes: Sequence[tuple[int | None, bool]]) -> None:
-        """Switch several shortcuts (block, on) together: one command, so all take effect at the same step."""
+    def _check_blocks(self, changes: Sequence[tuple[int | None, bool]]) -> int:
+        """The number of blocks; a ValueError if a change names a block the net does not have."""
         n = len(self.config.model.block_names())
         for i, _ in changes:
             if i is not None and (not isinstance(i, int) or not 0 <= i < n):
                 raise ValueError(f"block index must be between 0 and {n - 1}")
+        return n
+
+    def schedule(self, at: int, changes: Sequence[tuple[int | None, bool]]) -> None:
+        """Switch shortcuts (block, on; None: every block) together just before the residual twin takes step
+        `at`: the worker keeps the script, so the switch lands on that step exactly, and again after a reset.
+        The view's events show it; `switched_on` follows only switches sent now."""
+        if isinstance(at, bool) or not isinstance(at, int) or not 0 <= at <= self.total_steps:
+            raise ValueError(f"a scripted switch's step must be between 0 and {self.total_steps}; got {at!r}")
+        self._check_blocks(changes)
+        if changes:
+            self.send(("schedule", at, [(i, bool(on)) for i, on in changes]))
+
+    def switch(self, changes: Sequence[tuple[int | None, bool]]) -> None:
+        """Switch several shortcuts (block, on) together: one command, so all take effect at the same step."""
+        n = self._check_blocks(changes)
         for i, on in changes:
             blocks = range(n) if i is None else [i]
             self.switched_on = self.switched_on | set(blocks) if on else self.switched_on - set(blocks)

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from resnet.jobs import job_server
 from resnet.store import RunStore
-from tests.helpers import write_fixture_talk
+from tests.helpers import wait_for, write_fixture_talk
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -67,6 +67,31 @@ def test_preset_scene_without_recording_offers_live_training(tmp_path: Path, mon
     assert not at.exception
     assert any("No recorded run of preset 'vanishing'" in w.value for w in at.warning)
     assert any(b.label == "Train preset 'vanishing' live" for b in at.button)
+
+
+def test_a_live_scene_carries_its_actions_out_at_their_steps(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GFL_TALKS", str(tmp_path))
+    (tmp_path / "live.toml").write_text("""title = "Live"
+[[scenes]]
+title = "Cut and restore"
+caption = "The shortcuts of blocks 1 and 2 are cut at step 5; every shortcut is back at step 12."
+preset = "vanishing"
+steps = 20
+[[scenes.actions]]
+at = 5
+cut = [1, 2]
+[[scenes.actions]]
+at = 12
+restore = "all"
+""")
+    at = open_talk({"talk": "live", "scene": "1"})
+    next(b for b in at.button if b.label == "Train preset 'vanishing' live").click().run()
+    job = at.session_state["talk_job"]
+    assert wait_for(lambda: job.state == "finished", 60)
+    # However seldom the page looked, the switches are on the steps the caption names.
+    assert job.view().events == [(5, 1, False), (5, 2, False), (12, None, True)]
+    job.stop()
+    assert wait_for(lambda: not job_server().jobs(), 20)
 
 
 def test_recorded_sweep_and_lesion_scenes_replay_with_no_job(talk_dir: Path) -> None:

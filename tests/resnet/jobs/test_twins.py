@@ -102,6 +102,26 @@ def test_shortcut_toggle_mid_training_is_applied_and_marked(server: JobServer) -
     assert job.view().nets["plain"].shortcuts == [False] * 4 and job.view().nets["plain"].events == []
 
 
+def test_scripted_switches_land_on_their_steps_exactly_and_again_after_a_reset(server: JobServer,
+                                                                            tmp_path: Path) -> None:
+    job = server.twins(TINY, 30, store=tmp_path / "runs.db")
+    job.schedule(12, [(None, True)])  # sent out of order: the worker keeps them in step order
+    job.schedule(5, [(1, False), (2, False)])
+    with pytest.raises(ValueError, match="between 0 and 30"):
+        job.schedule(31, [(1, False)])
+    with pytest.raises(ValueError, match="between 0 and 3"):
+        job.schedule(3, [(4, False)])
+    job.train()
+    assert wait_for(lambda: job.state == "finished", 60)
+    script = [(5, 1, False), (5, 2, False), (12, None, True)]
+    assert job.view().events == script
+    assert RunStore(tmp_path / "runs.db").events(job.run_ids["residual"]) == script
+    job.reset()
+    job.train()
+    assert wait_for(lambda: job.state == "finished" and job.view().step == 30, 60)
+    assert job.view().events == script
+
+
 def test_shortcuts_switched_together_take_effect_at_one_step(server: JobServer) -> None:
     # The pills, "All off" and a talk's scripted range send one command: every switch lands on the same step
     # (one at a time, the worker took training steps between them and the heatmap got a mark per step).
