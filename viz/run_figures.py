@@ -228,7 +228,7 @@ def curves(view: RunView, *, height: int = 380) -> go.Figure:
     layout["yaxis2"].update(range=[0, 100], ticksuffix="%")
     for axis in ("xaxis", "xaxis2"):
         layout[axis].update(title_text="step", range=[0, max(view.total_steps, view.step, 1)])
-    layout["legend"] = dict(orientation="h", y=-0.25, yanchor="top", x=0.5, xanchor="center")
+    layout["legend"] = dict(orientation="h", y=-0.42, yanchor="top", x=0.5, xanchor="center")  # below the "step" titles
     return styled(go.Figure(data=traces, layout=layout), height=height)
 
 
