@@ -2,9 +2,9 @@
 
 The adapter adopts the torchvision model's own modules (so its parameter names, state dicts and
 checkpoints stay torchvision's) and runs the model's own forward. Blocks are found by type and
-named by module path ("layer3.4"). Block inputs are recorded by forward pre-hooks, each reduced
-to its gradient norm by a tensor hook during backward, as `ResidualNet` does for our nets: no
-host sync per block.
+named by module path ("layer3.4"). Block inputs are recorded by forward pre-hooks into the
+model's taps, as `ResidualNet`'s forward records them for our nets: the probe reduces them as
+backward passes, with no host sync per block.
 
 Shortcut switches: a torchvision block becomes a subclass of its own class whose forward reads
 `shortcut_on`; off, it computes relu(F(x)), neither identity nor downsample. DenseNet's skip is a
@@ -15,13 +15,11 @@ as one tensor, so each dense layer's input is a tensor whose gradient the probe 
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 from torch import nn
 from torchvision.models import densenet, resnet
 
-from resnet.nets import ResidualNet, _keep_norm
+from resnet.nets import ResidualNet
 
 
 class SwitchableBasicBlock(resnet.BasicBlock):
@@ -122,10 +120,9 @@ class ForeignNet(ResidualNet):
         self.switchable = switchable
         self._names = [path for path, _ in blocks]
         self.taps: list[torch.Tensor] | None = None
-        self.input_grad_norms: list[torch.Tensor | None] = []
         self._recording: list[torch.Tensor] | None = None
-        for i, block in enumerate(self.blocks):
-            block.register_forward_pre_hook(partial(self._record_input, i))
+        for block in self.blocks:
+            block.register_forward_pre_hook(self._record_input)
         end.register_forward_hook(self._record_output)
 
     def block_names(self) -> list[str]:
@@ -141,24 +138,15 @@ class ForeignNet(ResidualNet):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Only training passes are recorded: evaluation under no_grad must not add rows.
-        taps = self.taps if torch.is_grad_enabled() else None
-        if taps is not None:
-            self.input_grad_norms = [None] * len(self.blocks)
-        self._recording = taps
+        self._recording = self.taps if torch.is_grad_enabled() else None
         try:
             return self._net(x)
         finally:
             self._recording = None
 
-    def _record_input(self, i: int, module: nn.Module, args: tuple) -> None:
-        taps = self._recording
-        if taps is None:
-            return
-        x = args[0]
-        if x.requires_grad:
-            # dL/dx at the block input, reduced to its norm while backward passes (see ResidualNet).
-            x.register_hook(partial(_keep_norm, self.input_grad_norms, i))
-        taps.append(x)
+    def _record_input(self, module: nn.Module, args: tuple) -> None:
+        if self._recording is not None:
+            self._recording.append(args[0])
 
     def _record_output(self, module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         if self._recording is not None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 from torch import nn
 
@@ -29,10 +27,9 @@ class ResidualNet(nn.Module):
         self.head = head
         self.residual = residual
         # When a list, forward appends each block's input and the last block's output to it
-        # (B + 1 tensors): the cheapest probe is the network itself, no module hooks.
+        # (B + 1 tensors): the cheapest probe is the network itself, no module hooks. The probe's
+        # list hooks the inputs' gradients (resnet.probes).
         self.taps: list[torch.Tensor] | None = None
-        # Per recorded forward: ||dL/dx|| at each block input, written during backward.
-        self.input_grad_norms: list[torch.Tensor | None] = []
 
     def block_names(self) -> list[str]:
         """Readable block names, input to output ("stage1.0", ... or "block0", ...)."""
@@ -57,24 +54,13 @@ class ResidualNet(nn.Module):
         x = self.stem(x)
         # Only training passes are recorded: evaluation under no_grad must not add rows.
         taps = self.taps if torch.is_grad_enabled() else None
-        if taps is not None:
-            norms = self.input_grad_norms = [None] * len(self.blocks)
-        for i, block in enumerate(self.blocks):
+        for block in self.blocks:
             if taps is not None:
-                if x.requires_grad:
-                    # dL/dx at the block input, the backward signal of eq. (1), reduced to its norm
-                    # while backward passes: holding B gradients until the step ends (retain_grad)
-                    # costs more in memory traffic than the norms themselves.
-                    x.register_hook(partial(_keep_norm, norms, i))
                 taps.append(x)
             x = block(x)
         if taps is not None:
             taps.append(x)
         return self.head(x)
-
-
-def _keep_norm(norms: list[torch.Tensor | None], i: int, grad: torch.Tensor) -> None:
-    norms[i] = torch.linalg.vector_norm(grad, dtype=torch.float32)
 
 
 def valid_cnn_depths(block: str, near: int | None = None, count: int = 2) -> list[int]:

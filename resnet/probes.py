@@ -1,16 +1,18 @@
 """Per-block gradient and activation statistics, recorded every step without per-layer host syncs.
 
-The network records its own block inputs into `model.taps` and reduces each block-input gradient
-to its norm as backward passes (`model.input_grad_norms`). The probe's tap list reduces each
-block output to its sum and norm as it arrives, while it is still in cache, and the parameter
-gradients go to a few stacked norms (same-shaped tensors together), so a step adds a fixed handful
-of kernels beyond three per block. Rows stay in a device buffer and reach the host one chunk at a time.
+The network appends its block inputs to `model.taps`; the probe's tap list hooks each one's
+gradient, and the hook reduces, as backward passes, the gradient to its norm and the input (the
+previous block's output) to its sum and norm: one Python call and three kernels a block. The
+parameter gradients go to a few stacked norms (same-shaped tensors together), so a step adds a
+fixed handful of kernels beyond those. Rows stay in a device buffer and reach the host one chunk
+at a time.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -59,44 +61,89 @@ STACK_NUMEL = 1 << 16
 
 
 class _TapList(list):
-    """`model.taps` while a probe records: a list that also reduces each block output as it arrives.
+    """`model.taps` while a probe records: the block inputs and the last block's output, each block
+    input with a gradient hook that reduces it as backward passes.
 
-    The output was just written, so it is in cache: after backward has streamed the rest of the
-    step through memory, the same two reductions cost about twice as much on a CPU.
+    The hook on block i's input writes ||dL/dx|| and, since that input is block i-1's output, the
+    output's sum and norm: one Python call a block for all three (reducing the output as it arrives
+    in the forward pass costs the same kernels and a second call). The input is let go once reduced,
+    so it is freed when backward is done with it, as without a probe. A tensor read during backward
+    must not have changed since the forward pass: autograd refuses an in-place change to a tensor
+    it saved (each block's first layer saves its input), and the version check below any other.
     """
 
     def __init__(self, blocks: int) -> None:
         super().__init__()
         self.blocks = blocks
-        self.numels: list[int] = []  # elements of each block output, for the mean
+        self._hooks = [partial(self._on_grad, i) for i in range(blocks)]
+        self.fired = [False] * blocks  # whether each block input's gradient came this pass
+        self.numels = [0] * blocks  # elements of each block output, for the mean
+        self._versions: list[int] = []
         self._place(torch.device("cpu"))
 
     def _place(self, device: torch.device) -> None:
-        self.stats = torch.zeros(2, self.blocks, device=device)  # (2, B): sum and L2 norm of each output
-        self._slots = [list(row.unbind()) for row in self.stats]  # 0-d views the reductions write into
+        # (4, B): ||dL/dx|| at each block input, then the sum, L2 norm and element count of each block output
+        self.stats = torch.zeros(4, self.blocks, device=device)
+        self._slots = [list(row.unbind()) for row in self.stats[:3]]  # 0-d views the reductions write into
+        self._counted: list[int] = []  # the counts in stats[3]
 
     def append(self, x: torch.Tensor) -> None:
-        """Keep `x`; from the second tensor on (block outputs), reduce it into its slots."""
-        i = len(self) - 1  # taps[0] is block 0's input; taps[i + 1] is block i's output
-        super().append(x)
-        if i < 0:
-            if x.device != self.stats.device:
-                self._place(x.device)
-            self.numels.clear()
-        elif i < self.blocks:
-            self.reduce(i, x)
+        """Keep `x` (block input or the last output); hook a block input's gradient."""
+        i = len(self)
+        list.append(self, x)
+        self._versions.append(x._version)
+        if i == 0 and x.device != self.stats.device:
+            self._place(x.device)
+        if i < self.blocks and x.requires_grad:
+            if type(x) is torch.Tensor and x.grad_fn is not None and x._backward_hooks is None:
+                # What Tensor.register_hook does for a tensor with no hooks yet, less the removable
+                # handle we would never use: a third of the cost of being hooked at all (1% of an MLP's step).
+                x._backward_hooks = {0: self._hooks[i]}
+                x.grad_fn._register_hook_dict(x)
+            else:
+                x.register_hook(self._hooks[i])
 
-    def reduce(self, i: int, x: torch.Tensor) -> None:
-        """Write the sum and norm of block `i`'s output `x` (any float dtype, summed in float32)."""
-        x = x.detach()
-        torch.sum(x, None, dtype=torch.float32, out=self._slots[0][i])
-        torch.linalg.vector_norm(x, dtype=torch.float32, out=self._slots[1][i])
-        self.numels.append(x.numel())
+    def _on_grad(self, i: int, grad: torch.Tensor) -> None:
+        if i >= len(self):  # a graph that outlived its pass, differentiated again: nothing of it is held
+            return
+        torch.linalg.vector_norm(grad, dtype=torch.float32, out=self._slots[0][i])
+        if i and self[i] is not None:  # None: reduced by an earlier backward pass through this graph
+            self.reduce(i - 1)
+            self[i] = None
+        self.fired[i] = True
+
+    def reduce(self, i: int) -> None:
+        """Write the sum and norm of block `i`'s output, taps[i + 1] (any float dtype, summed in float32)."""
+        x = self[i + 1]
+        if x._version != self._versions[i + 1]:
+            raise RuntimeError(f"block {i}'s output was changed in place after the forward pass: the probe "
+                               "reads it as backward passes")
+        self.numels[i] = x.numel()
+        if torch.is_grad_enabled():  # a backward pass that builds a graph (create_graph): keep out of it
+            x = x.detach()
+        torch.sum(x, None, dtype=torch.float32, out=self._slots[1][i])
+        torch.linalg.vector_norm(x, dtype=torch.float32, out=self._slots[2][i])
+
+    def finish(self) -> torch.Tensor:
+        """This pass's `stats`, once what no hook wrote is filled: the last output's statistics, inputs
+        without a gradient, and the element counts where the shapes changed."""
+        self.reduce(self.blocks - 1)
+        if not all(self.fired):
+            for i, fired in enumerate(self.fired):
+                if not fired:
+                    self._slots[0][i].zero_()
+                    if i:
+                        self.reduce(i - 1)
+        if self.numels != self._counted:
+            self._counted = list(self.numels)
+            self.stats[3].copy_(torch.tensor(self._counted, dtype=torch.float32))
+        return self.stats
 
     def clear(self) -> None:
         """Drop the tensors (the slots are overwritten by the next pass)."""
         super().clear()
-        self.numels.clear()
+        self._versions.clear()
+        self.fired = [False] * self.blocks
 
 
 def _norm_groups(params: list[nn.Parameter]) -> list[list[int]]:
@@ -125,7 +172,7 @@ class Probe:
         n_blocks = len(model.blocks)
         self._taps = _TapList(n_blocks)
         block_of = {id(p): i for i, b in enumerate(model.blocks) for p in b.parameters()}
-        self._params = [p for p in model.parameters() if p.requires_grad]
+        self._params = list(model.parameters())  # a frozen one has no gradient: its norm reads zero
         self._groups = _norm_groups(self._params)
         order = [self._params[k] for ks in self._groups for k in ks]  # the parameter at each place of the norms
         place = {id(p): j for j, p in enumerate(order)}
@@ -134,7 +181,11 @@ class Probe:
         # Parameters outside the blocks (stem, head) fall in an extra bin that is dropped.
         self._host_index = {"bin": torch.tensor([block_of.get(id(p), n_blocks) for p in order]),
                             "layer": torch.tensor([place[id(w)] for _, w in layers], dtype=torch.long)}
-        self._width = 4 * n_blocks + len(self.layer_names)
+        self._width = 4 * n_blocks + len(self.layer_names)  # a row as recorded: STATS by block, then layers
+        # A row as a step writes it: every parameter's gradient norm, then the tap list's stats. The
+        # arithmetic that turns it into a recorded row runs once a chunk, so a step launches few kernels.
+        self._n_norms = len(order)
+        self._raw_width = self._n_norms + 4 * n_blocks
         self._buf: torch.Tensor | None = None
         self._filled = 0
         self._host: list[np.ndarray] = []
@@ -142,7 +193,6 @@ class Probe:
         self._drained_chunks = 0
         self._step_ids: list[int] = []
         self._count = 0
-        self._numels: list[int] = []
         # False: a drain hands its rows over for good (a worker whose rows go to the server and the store);
         # the probe then holds at most a chunk, not 2 KB a step for as long as the run lasts.
         self.keep_drained = True
@@ -154,17 +204,16 @@ class Probe:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._taps.clear()  # the tensors of a pass never recorded, and their hooks' hold on the list
         self.model.taps = None
 
     def _place(self, device: torch.device) -> None:
         """Device copies of the row buffer, the index tensors and the zeros that stand in for missing grads."""
-        self._buf = torch.empty(self.chunk, self._width, device=device)
+        self._buf = torch.empty(self.chunk, self._raw_width, device=device)
         self._bin = self._host_index["bin"].to(device)
         self._layer_idx = self._host_index["layer"].to(device)
-        self._per_block = torch.zeros(len(self.names) + 1, device=device)
         self._zero = torch.zeros((), device=device)
         self._group_zeros = [torch.zeros_like(self._params[ks[0]], device=device) for ks in self._groups[:-1]]
-        self._numels = []
 
     @torch.no_grad()
     def step(self, step: int | None = None) -> None:
@@ -172,6 +221,9 @@ class Probe:
         taps = self.model.taps
         if not taps:
             raise RuntimeError("Probe.step() needs a forward and backward pass inside `with Probe(...)`")
+        if taps is not self._taps:
+            raise RuntimeError("Probe.step() reads the probe's own tap list, and model.taps was replaced: "
+                               "clear it between steps instead")
         n_blocks = len(self.names)
         if len(taps) != n_blocks + 1:
             raise RuntimeError(f"Probe.step() takes one forward pass a step: the taps hold {len(taps)} tensors "
@@ -180,50 +232,43 @@ class Probe:
         if self._buf is None or self._buf.device != device:
             self._flush()
             self._place(device)
-        if taps is not self._taps:  # a plain list put there since: reduce its outputs now, then take it back
-            self._taps.clear()
-            self._taps.append(taps[0])
-            for i, x in enumerate(taps[1:]):
-                self._taps.reduce(i, x)
-            self.model.taps = self._taps
-        norms = self._grad_norms()  # (P,) in the order of self._groups
-        sq = norms.square()
-        per_block = self._per_block.zero_().index_add_(0, self._bin, sq)[:n_blocks].sqrt_()
-        input_norms = torch.stack([n if n is not None else self._zero for n in self.model.input_grad_norms])  # (B,)
-        total, norm = self._taps.stats  # (B,) each
-        count = self._output_numels(device)
-        mean = total / count
-        std = (norm.square() / count - mean.square()).clamp_min_(0).sqrt_()
-        torch.cat([per_block, input_norms, mean, std, norms[self._layer_idx]], out=self._buf[self._filled])
+        row = self._buf[self._filled]
+        row[self._n_norms :].copy_(taps.finish().view(-1))
+        self._grad_norms(row[: self._n_norms])
         self._filled += 1
         self._step_ids.append(self._count if step is None else step)
         self._count += 1
-        self._taps.clear()
+        taps.clear()
         if self._filled == self.chunk:
             self._flush()
 
-    def _grad_norms(self) -> torch.Tensor:
-        """The L2 norm of every parameter gradient (zero where there is none), one vector in group order."""
+    def _grad_norms(self, out: torch.Tensor) -> None:
+        """Write the L2 norm of every parameter gradient (zero where there is none) into `out`, in group order."""
         grads = [p.grad for p in self._params]
-        parts = []
+        at = 0
         for ks, zero in zip(self._groups[:-1], self._group_zeros, strict=True):
             stacked = torch.stack([zero if grads[k] is None else grads[k] for k in ks])  # (n, *shape)
-            parts.append(torch.linalg.vector_norm(stacked, dim=tuple(range(1, stacked.dim())), dtype=torch.float32))
+            torch.linalg.vector_norm(stacked, dim=tuple(range(1, stacked.dim())), dtype=torch.float32,
+                                     out=out[at : at + len(ks)])
+            at += len(ks)
         if self._groups[-1]:
             alone = [self._zero if grads[k] is None else grads[k] for k in self._groups[-1]]
-            parts.append(torch.stack(torch._foreach_norm(alone, dtype=torch.float32)))
-        return torch.cat(parts)
+            torch.stack(torch._foreach_norm(alone, dtype=torch.float32), out=out[at:])
 
-    def _output_numels(self, device: torch.device) -> torch.Tensor:
-        """Elements of each block output as a device tensor, rebuilt only when the shapes change."""
-        if self._taps.numels != self._numels:
-            self._numels = list(self._taps.numels)
-            self._numel_tensor = torch.tensor(self._numels, dtype=torch.float32, device=device)
-        return self._numel_tensor
+    def _rows(self, raw: torch.Tensor) -> torch.Tensor:
+        """Recorded rows (S, width) from rows as steps wrote them (S, raw width): the chunk's arithmetic at once."""
+        b = len(self.names)
+        norms, taps = raw[:, : self._n_norms], raw[:, self._n_norms :]
+        per_block = raw.new_zeros(len(raw), b + 1).index_add_(1, self._bin, norms.square())[:, :b].sqrt_()
+        input_norms, total, norm, count = taps.view(len(raw), 4, b).unbind(1)  # (S, B) each
+        mean = total / count
+        std = (norm.square() / count - mean.square()).clamp_min_(0).sqrt_()
+        return torch.cat([per_block, input_norms, mean, std, norms[:, self._layer_idx]], dim=1)
 
     def _flush(self) -> None:
         if self._buf is not None and self._filled:
-            self._host.append(self._buf[: self._filled].cpu().numpy().copy())  # one sync per chunk
+            rows = self._rows(self._buf[: self._filled])
+            self._host.append(rows.cpu().numpy().copy())  # one sync per chunk
         self._filled = 0
 
     def history(self) -> ProbeHistory:

@@ -238,7 +238,7 @@ def test_step_ids_are_kept() -> None:
     x, y = _batches((3,), 1)[0]
     with Probe(net) as probe:
         for step in (10, 20):
-            net.taps = []
+            net.taps.clear()
             F.cross_entropy(net(x), y).backward()
             probe.step(step)
     assert probe.history().steps.tolist() == [10, 20]
@@ -260,3 +260,72 @@ def test_probe_needs_a_residual_net() -> None:
 def test_step_without_a_pass_is_refused() -> None:
     with Probe(tiny_mlp()) as probe, pytest.raises(RuntimeError, match="needs a forward and backward pass"):
         probe.step()
+
+
+def test_a_block_input_without_a_gradient_reads_zero_and_its_statistics_still_count() -> None:
+    # A frozen stem: block 0's input needs no gradient, so no hook fires on it; the rest is as before.
+    net = tiny_mlp()
+    for p in net.stem.parameters():
+        p.requires_grad_(False)
+    x, y = _batches((3,), 1)[0]
+    reference = copy.deepcopy(net)
+    outputs, inputs = [], []
+    for b in reference.blocks:
+        b.register_forward_pre_hook(lambda m, a: inputs.append(a[0]))
+        b.register_forward_hook(lambda m, a, o: outputs.append(o))
+    loss = F.cross_entropy(reference(x), y)
+    grads = torch.autograd.grad(loss, inputs[1:])
+    with Probe(net) as probe:
+        F.cross_entropy(net(x), y).backward()
+        probe.step()
+    h = probe.history()
+    want_in = [0.0] + [g.double().norm().item() for g in grads]
+    np.testing.assert_allclose(h.input_grad_norm[0], want_in, rtol=2e-5)
+    np.testing.assert_allclose(h.act_mean[0], [o.double().mean().item() for o in outputs], rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(h.act_std[0], [o.double().std(correction=0).item() for o in outputs], rtol=2e-5)
+    assert h.layer_names[0] == "stem.1" and h.layer_grad_norm[0, 0] == 0  # the frozen stem's weight
+    assert (h.layer_grad_norm[0, 1:] > 0).all()
+
+
+def test_a_block_input_changed_in_place_before_backward_is_refused() -> None:
+    # A pre-activation tanh unit saves tanh's output, not its input, so autograd itself would not notice.
+    torch.manual_seed(0)
+    net = mlp_stack(4, width=6, in_features=3, num_classes=4, preact=True)
+    x, y = _batches((3,), 1)[0]
+    with Probe(net):
+        loss = F.cross_entropy(net(x), y)
+        with torch.no_grad():
+            net.taps[2].mul_(2)  # block 2's input: block 1's output
+        with pytest.raises(RuntimeError, match="block 1's output was changed in place"):
+            loss.backward()
+
+
+def test_a_hook_already_on_a_block_input_still_fires_beside_the_probe() -> None:
+    net = tiny_mlp()
+    x, y = _batches((3,), 1)[0]
+    reference = copy.deepcopy(net)
+    reference.taps = None
+    expected = _reference_row(reference, x, y)
+    seen = []
+
+    def hook_stem_output(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        out.register_hook(lambda g: seen.append(g.norm().item()))
+
+    net.stem.register_forward_hook(hook_stem_output)
+    with Probe(net) as probe:
+        F.cross_entropy(net(x), y).backward()
+        probe.step()
+    h = probe.history()
+    assert seen == [pytest.approx(float(expected["input_grad_norm"][0]), rel=2e-5)]
+    for stat in ("input_grad_norm", "act_mean", "act_std", "grad_norm"):
+        np.testing.assert_allclose(getattr(h, stat)[0], expected[stat], rtol=2e-5, atol=1e-7, err_msg=stat)
+
+
+def test_a_replaced_tap_list_is_refused() -> None:
+    net = tiny_mlp()
+    x, y = _batches((3,), 1)[0]
+    with Probe(net) as probe:
+        net.taps = []
+        F.cross_entropy(net(x), y).backward()
+        with pytest.raises(RuntimeError, match="model.taps was replaced"):
+            probe.step()
