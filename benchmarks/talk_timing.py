@@ -65,9 +65,9 @@ VIEWPORT = {"width": 1280, "height": 720}
 # sweep's curves): on screen, not stale, and not the figure that was there before the key.
 DRAWN = """([number, count, drawn]) => {
   if (!document.body.innerText.includes(`${number} / ${count}`)) return false;
-  const chart = document.querySelector('[data-testid="stPlotlyChart"]');
+  const chart = document.querySelector('.gfl-live-chart, [data-testid="stPlotlyChart"]');
   if (!chart || chart.closest('[data-stale="true"]')) return false;
-  const plot = chart.querySelector('.js-plotly-plot');
+  const plot = chart.matches('.js-plotly-plot') ? chart : chart.querySelector('.js-plotly-plot');
   return !!plot && plot.data !== window.__gflBefore && !!chart.querySelector(drawn);
 }"""
 
@@ -127,7 +127,8 @@ def open_scene(context, url: str, number: int):
 
 def press(page, key: str, number: int) -> tuple[float, float]:
     """Press `key` and time scene `number`'s figure."""
-    page.evaluate("() => { const p = document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot');"
+    page.evaluate("() => { const p = document.querySelector("
+                  "'.gfl-live-chart.js-plotly-plot, [data-testid=\"stPlotlyChart\"] .js-plotly-plot');"
                   " window.__gflBefore = p ? p.data : null; }")
     started = time.monotonic()
     page.keyboard.press(key)

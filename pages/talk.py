@@ -118,9 +118,10 @@ def draw_scene(view: RunView, key: str, *, moving: bool = False) -> None:
 
 
 def chart(fig: go.Figure, key: str, *, height: int = FIGURE_HEIGHT, where: Any = None, moving: bool = False) -> None:
-    """A figure in the projector theme at `height`, with no mode bar to cover it."""
+    """A figure in the projector theme at `height`, with no mode bar to cover it; drawn in place even when still,
+    so a talk's first figure waits for the smaller plotly.js bundle (pages.charts)."""
     page_chart(projector(fig.update_layout(height=height)), key=key, moving=moving, where=where,
-               config={"displayModeBar": False})
+               config={"displayModeBar": False}, in_place=True)
 
 
 def record_hint(talk: Talk) -> str:

@@ -25,17 +25,51 @@ def draw_one() -> None:
 
 def test_plotly_js_is_copied_into_the_static_folder(tmp_path) -> None:
     static = tmp_path / "static"
-    assert charts._copied(static)
-    assert (static / "plotly.min.js").read_bytes() == charts.PLOTLY_JS.read_bytes()
-    assert [p.name for p in static.iterdir()] == ["plotly.min.js"]  # no half-written file left beside it
-    (static / "plotly.min.js").write_text("truncated")  # a copy of another size is replaced
-    assert charts._copied.__wrapped__(static)
-    assert (static / "plotly.min.js").stat().st_size == charts.PLOTLY_JS.stat().st_size
+    source, name = charts.bundle()[0], charts.script_name()
+    assert charts._copied(static, source, name)
+    assert (static / name).read_bytes() == source.read_bytes()
+    assert [p.name for p in static.iterdir()] == [name]  # no half-written file left beside it
+    (static / name).write_text("truncated")  # a copy of another size is replaced
+    assert charts._copied.__wrapped__(static, source, name)
+    assert (static / name).stat().st_size == source.stat().st_size
 
 
 def test_a_folder_that_cannot_be_written_is_no_copy(tmp_path) -> None:
     (tmp_path / "file").write_text("not a folder")
-    assert not charts._copied(tmp_path / "file" / "static")
+    assert not charts._copied(tmp_path / "file" / "static", charts.PLOTLY_JS, "plotly.min.js")
+
+
+def test_the_cartesian_bundle_is_served_only_at_the_packages_plotly_js_version(tmp_path, monkeypatch) -> None:
+    version = charts.js_version(charts.PLOTLY_JS)
+    assert version is not None and charts.js_version(charts.CARTESIAN_JS) == version  # as shipped
+    assert charts.bundle() == (charts.CARTESIAN_JS, True)
+    assert charts.script_name() == f"plotly-cartesian-{version}.min.js"
+    older = tmp_path / "older.min.js"
+    older.write_text("/**\n* plotly.js (cartesian - minified) v1.0.0\n*/\n")
+    monkeypatch.setattr(charts, "CARTESIAN_JS", older)
+    charts.bundle.cache_clear()
+    try:
+        assert charts.bundle() == (charts.PLOTLY_JS, False)  # the package's full bundle instead
+        assert charts.script_name() == f"plotly-full-{version}.min.js"
+        assert charts.drawable(go.Figure(go.Surface(z=[[1, 2], [3, 4]])))
+    finally:
+        charts.bundle.cache_clear()
+
+
+def test_a_figure_the_cartesian_bundle_cannot_draw_is_plotlys_own(monkeypatch) -> None:
+    monkeypatch.setattr(charts, "_served", lambda: True)
+    assert charts.drawable(go.Figure([go.Heatmap(z=[[1]]), go.Scatter(y=[1]), go.Bar(y=[1])]))
+    assert not charts.drawable(go.Figure(go.Surface(z=[[1, 2], [3, 4]])))
+
+    def surface() -> None:
+        import plotly.graph_objects as go
+
+        from pages.charts import chart
+
+        chart(go.Figure(go.Surface(z=[[1, 2], [3, 4]])), key="surface", moving=True)
+
+    at = AppTest.from_function(surface).run()
+    assert not at.exception and not at.get("bidi_component") and len(at.get("plotly_chart")) == 1
 
 
 def test_a_served_chart_hands_the_browser_the_figure_and_the_script(monkeypatch) -> None:
@@ -46,7 +80,7 @@ def test_a_served_chart_hands_the_browser_the_figure_and_the_script(monkeypatch)
     payload = json.loads(chart.proto.json)
     figure = go.Figure(go.Scatter(y=[1, 2, 3])).update_layout(height=321)
     assert json.loads(payload["figure"]) == json.loads(pio.to_json(figure, validate=False))
-    assert payload["src"] == "/app/static/plotly.min.js" and payload["config"] == {"staticPlot": True}
+    assert payload["src"] == f"/app/static/{charts.script_name()}" and payload["config"] == {"staticPlot": True}
     assert "Plotly.react" in chart.proto.js_content  # updated in place, not mounted afresh
 
 
@@ -72,12 +106,26 @@ def test_a_still_chart_is_plotlys_own_with_its_config(monkeypatch) -> None:
     assert not at.get("bidi_component") and json.loads(fig.proto.config) == {"displayModeBar": False}
 
 
-@pytest.mark.parametrize(("base", "url"), [("", "/app/static/plotly.min.js"),
-                                           ("lab/", "/lab/app/static/plotly.min.js")])
-def test_the_script_is_found_under_the_servers_base_path(base, url) -> None:
+def test_a_still_chart_drawn_in_place_keeps_hover_and_zoom(monkeypatch) -> None:
+    monkeypatch.setattr(charts, "_served", lambda: True)
+
+    def still_in_place() -> None:
+        import plotly.graph_objects as go
+
+        from pages.charts import chart
+
+        chart(go.Figure(go.Scatter(y=[1])), key="still", config={"displayModeBar": False}, in_place=True)
+
+    at = AppTest.from_function(still_in_place).run()
+    (chart,) = at.get("bidi_component")
+    assert not at.get("plotly_chart") and json.loads(chart.proto.json)["config"] == {"displayModeBar": False}
+
+
+@pytest.mark.parametrize(("base", "prefix"), [("", "/app/static/"), ("lab/", "/lab/app/static/")])
+def test_the_script_is_found_under_the_servers_base_path(base, prefix) -> None:
     before = config.get_option("server.baseUrlPath")
     config.set_option("server.baseUrlPath", base)
     try:
-        assert charts.script_url() == url
+        assert charts.script_url() == prefix + charts.script_name()
     finally:
         config.set_option("server.baseUrlPath", before)

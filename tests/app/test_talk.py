@@ -3,6 +3,7 @@ between scenes, bad input and missing recordings warn and the talk goes on."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -24,6 +25,13 @@ def talk_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def figures(at: AppTest) -> list[str]:
+    """The page's figures as Plotly JSON, in page order: a talk draws them in place (pages.charts), or as
+    Plotly's own chart where plotly.js cannot be served."""
+    return ([c.proto.spec for c in at.get("plotly_chart")]
+            + [json.loads(c.proto.json)["figure"] for c in at.get("bidi_component")])
+
+
 def open_talk(query: dict[str, str]) -> AppTest:
     """Run the app once with `query` as the URL's parameters."""
     at = AppTest.from_file(APP, default_timeout=60)
@@ -36,11 +44,11 @@ def test_recorded_talk_replays_with_no_job(talk_dir: Path) -> None:
     at = open_talk({"talk": "fixture"})
     assert not at.exception
     assert "1 / 5" in " ".join(m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("bidi_component")) == 1 and not at.get("plotly_chart")  # drawn in place, with the light bundle
     assert "talk_job" not in at.session_state  # replayed from the store: nothing trains
     next_button = next(b for b in at.button if b.label == "Next")
     next_button.click().run()
-    assert at.session_state["talk_scene"] == 2 and len(at.get("plotly_chart")) == 1
+    assert at.session_state["talk_scene"] == 2 and len(figures(at)) == 1
     assert "talk_job" not in at.session_state
 
 
@@ -49,7 +57,7 @@ def test_missing_run_says_which_and_the_talk_goes_on(talk_dir: Path) -> None:
     assert not at.exception
     assert any("no-such-key" in w.value for w in at.warning)
     next(b for b in at.button if b.label == "Back").click().run()
-    assert at.session_state["talk_scene"] == 2 and len(at.get("plotly_chart")) == 1
+    assert at.session_state["talk_scene"] == 2 and len(figures(at)) == 1
 
 
 def test_unknown_talk_and_scene_warn_and_list_talks(talk_dir: Path) -> None:
@@ -97,13 +105,13 @@ restore = "all"
 def test_recorded_sweep_and_lesion_scenes_replay_with_no_job(talk_dir: Path) -> None:
     at = open_talk({"talk": "fixture", "scene": "4"})
     assert not at.exception and not at.warning
-    (sweep,) = at.get("plotly_chart")
-    assert "Fig. 1" in sweep.proto.spec  # the Degradation page's error curves
+    (sweep,) = figures(at)
+    assert "Fig. 1" in sweep  # the Degradation page's error curves
     assert any("At depth 8 the ResNet's training error" in i.value for i in at.info)  # computed, not canned
     next(b for b in at.button if b.label == "Next").click().run()
     assert at.session_state["talk_scene"] == 5 and not at.exception and not at.warning
-    bars, curve = at.get("plotly_chart")
-    assert "Delete one block" in bars.proto.spec and "random" in curve.proto.spec
+    bars, curve = figures(at)
+    assert "Delete one block" in bars and "random" in curve
     assert any("deleting" in i.value.lower() for i in at.info)  # the lesion page's computed sentences
     assert any("Test error: plain" in c.value for c in at.caption)
     assert job_server().jobs() == [] and "talk_job" not in at.session_state  # nothing trained or computed
@@ -132,7 +140,7 @@ def test_missing_sweep_and_analysis_say_which_and_the_talk_goes_on(tmp_path: Pat
     monkeypatch.setenv("GFL_TALKS", str(tmp_path))
     (tmp_path / "missing.toml").write_text(MISSING)
     at = open_talk({"talk": "missing"})
-    assert not at.exception and not at.get("plotly_chart")
+    assert not at.exception and not figures(at)
     assert any("No recorded sweep of plain and residual at depths 20, 110" in w.value
                and "talk record missing" in w.value for w in at.warning)
     next(b for b in at.button if b.label == "Next").click().run()
@@ -149,11 +157,11 @@ def test_a_damaged_stored_result_says_so_and_the_talk_goes_on(talk_dir: Path) ->
     with sqlite3.connect(os.environ["GFL_STORE"]) as con:
         con.execute("UPDATE analyses SET result = json_set(result, '$.result.chance', 'lots')")
     at = open_talk({"talk": "fixture", "scene": "5"})
-    assert not at.exception and not at.get("plotly_chart")
+    assert not at.exception and not figures(at)
     assert any("lesion result cannot be shown" in w.value and "result.chance: expected" in w.value
                for w in at.warning)
     next(b for b in at.button if b.label == "Back").click().run()
-    assert at.session_state["talk_scene"] == 4 and len(at.get("plotly_chart")) == 1
+    assert at.session_state["talk_scene"] == 4 and len(figures(at)) == 1
 
 
 def recorded_talk(talk_dir: Path, name: str, text: str) -> None:
@@ -182,8 +190,8 @@ points_1d = 11
 """)
     at = open_talk({"talk": "landscape"})
     assert not at.exception and not at.warning
-    (contours,) = at.get("plotly_chart")
-    assert '"type":"contour"' in contours.proto.spec
+    (contours,) = figures(at)
+    assert '"type":"contour"' in contours
     assert any("5x5 grid" in c.value for c in at.caption) and at.info  # the Loss landscape page's sentences
     assert job_server().jobs() == []
 
@@ -212,15 +220,15 @@ steps = 4
 """)
     at = open_talk({"talk": "studies"})
     assert not at.exception and not at.warning
-    bars, maps = at.get("plotly_chart")
-    assert "Which blocks carry the prediction" in bars.proto.spec and "Pixel attributions" in maps.proto.spec
+    bars, maps = figures(at)
+    assert "Which blocks carry the prediction" in bars and "Pixel attributions" in maps
     assert any("Bars: first 4 test samples, 4 integration steps" in c.value for c in at.caption)
     assert any("Residual net: each block's F carries" in i.value and "Integrated gradients add up" in i.value
                for i in at.info)  # the Attributions page's computed sentences
     next(b for b in at.button if b.label == "Next").click().run()
     assert at.session_state["talk_scene"] == 2 and not at.exception and not at.warning
-    lag1, acf = at.get("plotly_chart")
-    assert "decays with depth" in lag1.proto.spec and "Autocorrelation against lag, depth 3" in acf.proto.spec
+    lag1, acf = figures(at)
+    assert "decays with depth" in lag1 and "Autocorrelation against lag, depth 3" in acf
     assert any("At initialisation, depth 3" in i.value and "After training" in i.value for i in at.info)
     assert job_server().jobs() == [] and "talk_job" not in at.session_state  # nothing trained or computed
 
@@ -236,7 +244,7 @@ kind = "shattered"
 depths = [2, 3]
 """)
     at = open_talk({"talk": "unrecorded"})
-    assert not at.exception and not at.get("plotly_chart")
+    assert not at.exception and not figures(at)
     assert any("No recorded shattered study (depths [2, 3], width 64" in w.value and "talk record unrecorded"
                in w.value for w in at.warning)
     assert [link.proto.page for link in at.get("page_link")] == ["shattered"]  # the Shattered gradients page
