@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import plotly
 import plotly.graph_objects as go
@@ -109,25 +109,28 @@ def js_version(path: Path) -> str | None:
     return match[1] if match else None
 
 
+class Bundle(NamedTuple):
+    """A plotly.js bundle: its file, its versioned name in the static folder, and whether it is the cartesian one."""
+
+    path: Path
+    name: str
+    cartesian: bool
+
+
 @functools.cache
-def bundle() -> tuple[Path, bool]:
-    """The plotly.js the page loads, and whether it is the cartesian bundle: that one only where its version
-    is the plotly package's, so a figure never meets a plotly.js older than the one it was built for."""
+def bundle() -> Bundle:
+    """The plotly.js the page loads: the cartesian bundle only where its version is the plotly package's, so a
+    figure never meets a plotly.js older than the one it was built for. The name carries the version, so a
+    browser never keeps an older one cached."""
     wanted = js_version(PLOTLY_JS)
     if wanted is not None and js_version(CARTESIAN_JS) == wanted:
-        return CARTESIAN_JS, True
-    return PLOTLY_JS, False
-
-
-def script_name() -> str:
-    """The bundle's name in the static folder, versioned, so a browser never keeps an older one cached."""
-    source, cartesian = bundle()
-    return f"plotly-{'cartesian' if cartesian else 'full'}-{js_version(source) or 'unknown'}.min.js"
+        return Bundle(CARTESIAN_JS, f"plotly-cartesian-{wanted}.min.js", True)
+    return Bundle(PLOTLY_JS, f"plotly-full-{wanted or 'unknown'}.min.js", False)
 
 
 def _served() -> bool:
     """Whether the browser can load plotly.js from the app's static folder."""
-    return bool(st.get_option("server.enableStaticServing")) and _copied(STATIC, bundle()[0], script_name())
+    return bool(st.get_option("server.enableStaticServing")) and _copied(STATIC, *bundle()[:2])
 
 
 @functools.cache
@@ -148,13 +151,13 @@ def _copied(static: Path, source: Path, name: str) -> bool:
 
 def drawable(fig: go.Figure) -> bool:
     """Whether the loaded bundle draws every trace of `fig`."""
-    return not bundle()[1] or all((trace.type or "scatter") in CARTESIAN_TRACES for trace in fig.data)
+    return not bundle().cartesian or all((trace.type or "scatter") in CARTESIAN_TRACES for trace in fig.data)
 
 
 def script_url() -> str:
     """Where the browser finds plotly.js: the static folder under the server's base path."""
-    base = st.get_option("server.baseUrlPath").strip("/")
-    return f"/{base}/app/static/{script_name()}" if base else f"/app/static/{script_name()}"
+    base, name = st.get_option("server.baseUrlPath").strip("/"), bundle().name
+    return f"/{base}/app/static/{name}" if base else f"/app/static/{name}"
 
 
 def chart(fig: go.Figure, *, key: str, moving: bool = False, where: Any = None, config: dict | None = None,

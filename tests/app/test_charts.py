@@ -25,7 +25,7 @@ def draw_one() -> None:
 
 def test_plotly_js_is_copied_into_the_static_folder(tmp_path) -> None:
     static = tmp_path / "static"
-    source, name = charts.bundle()[0], charts.script_name()
+    source, name = charts.bundle()[:2]
     assert charts._copied(static, source, name)
     assert (static / name).read_bytes() == source.read_bytes()
     assert [p.name for p in static.iterdir()] == [name]  # no half-written file left beside it
@@ -42,15 +42,14 @@ def test_a_folder_that_cannot_be_written_is_no_copy(tmp_path) -> None:
 def test_the_cartesian_bundle_is_served_only_at_the_packages_plotly_js_version(tmp_path, monkeypatch) -> None:
     version = charts.js_version(charts.PLOTLY_JS)
     assert version is not None and charts.js_version(charts.CARTESIAN_JS) == version  # as shipped
-    assert charts.bundle() == (charts.CARTESIAN_JS, True)
-    assert charts.script_name() == f"plotly-cartesian-{version}.min.js"
+    assert charts.bundle() == (charts.CARTESIAN_JS, f"plotly-cartesian-{version}.min.js", True)
     older = tmp_path / "older.min.js"
     older.write_text("/**\n* plotly.js (cartesian - minified) v1.0.0\n*/\n")
     monkeypatch.setattr(charts, "CARTESIAN_JS", older)
     charts.bundle.cache_clear()
     try:
-        assert charts.bundle() == (charts.PLOTLY_JS, False)  # the package's full bundle instead
-        assert charts.script_name() == f"plotly-full-{version}.min.js"
+        # the package's full bundle instead
+        assert charts.bundle() == (charts.PLOTLY_JS, f"plotly-full-{version}.min.js", False)
         assert charts.drawable(go.Figure(go.Surface(z=[[1, 2], [3, 4]])))
     finally:
         charts.bundle.cache_clear()
@@ -80,7 +79,7 @@ def test_a_served_chart_hands_the_browser_the_figure_and_the_script(monkeypatch)
     payload = json.loads(chart.proto.json)
     figure = go.Figure(go.Scatter(y=[1, 2, 3])).update_layout(height=321)
     assert json.loads(payload["figure"]) == json.loads(pio.to_json(figure, validate=False))
-    assert payload["src"] == f"/app/static/{charts.script_name()}" and payload["config"] == {"staticPlot": True}
+    assert payload["src"] == f"/app/static/{charts.bundle().name}" and payload["config"] == {"staticPlot": True}
     assert "Plotly.react" in chart.proto.js_content  # updated in place, not mounted afresh
 
 
@@ -126,6 +125,6 @@ def test_the_script_is_found_under_the_servers_base_path(base, prefix) -> None:
     before = config.get_option("server.baseUrlPath")
     config.set_option("server.baseUrlPath", base)
     try:
-        assert charts.script_url() == prefix + charts.script_name()
+        assert charts.script_url() == prefix + charts.bundle().name
     finally:
         config.set_option("server.baseUrlPath", before)
