@@ -268,7 +268,7 @@ class Probe:
     def _flush(self) -> None:
         if self._buf is not None and self._filled:
             rows = self._rows(self._buf[: self._filled])
-            self._host.append(rows.cpu().numpy().copy())  # one sync per chunk
+            self._host.append(rows.cpu().numpy())  # one sync per chunk; `rows` is a fresh tensor, no buffer view
         self._filled = 0
 
     def history(self) -> ProbeHistory:
