@@ -245,12 +245,6 @@ draws = 2
     return path
 
 
-def hold(seconds: float) -> float:
-    """Work that takes `seconds` (a job that holds its slot for a while); returns them."""
-    time.sleep(seconds)
-    return seconds
-
-
 def slow_steps(steps: int, seconds: float, progress=None) -> int:
     """Work of `steps` steps of `seconds` each that reports progress after each (a job that can be stopped)."""
     for k in range(steps):

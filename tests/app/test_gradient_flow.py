@@ -178,7 +178,7 @@ def test_a_full_line_is_a_message(app, monkeypatch) -> None:
     busy = JobServer(cap=1, limit=0)
     monkeypatch.setattr(server, "_SERVER", busy)
     try:
-        blocker = busy.call("tests.helpers:hold", seconds=60)
+        blocker = busy.call("tests.helpers:slow_steps", steps=600, seconds=0.1)  # stoppable
         at = open_page(app, TINY)
         button(at, "Train").click().run()
         assert not at.exception

@@ -80,7 +80,7 @@ def test_a_second_job_waits_in_line_and_starts_when_the_slot_frees(server: JobSe
 
 
 def test_a_queued_live_job_whose_tab_closed_leaves_the_line(server: JobServer) -> None:
-    first = server.call("tests.helpers:hold", seconds=30)
+    first = server.call("tests.helpers:slow_steps", steps=300, seconds=0.1)  # stoppable
     waiting = server.twins(MLP, 10)
     waiting.train()
     assert waiting.state == "queued"
