@@ -128,8 +128,9 @@ def error_curves_figure(curves: Sequence[ErrorCurve], *, height: int = 520) -> g
     fig.update_xaxes(title_text="iterations")
     fig.update_yaxes(title_text="error (%)", rangemode="tozero", row=1, col=1)
     fig.update_layout(legend=dict(orientation="h", y=-0.18, yanchor="top", x=0.5, xanchor="center"),
-                      title_subtitle_text=f"dashed: training error (running mean of {window} batches) · "
-                                          "bold: test error")
+                      title_subtitle_text=("dashed: training error (per batch) · " if window == 1 else
+                                           f"dashed: training error (running mean of {window} batches) · ")
+                      + "bold: test error")
     return _with_subtitle(styled(fig, title="Error during training (He et al. 2015, Fig. 1 and 6)",
                                  height=height))
 

@@ -45,6 +45,11 @@ def test_error_curves_two_panels_dashed_training_bold_test() -> None:
     assert next(t for t in test if t.name == "plain-20").line.color != PLAIN
 
 
+def test_short_curves_say_their_training_error_is_per_batch() -> None:
+    fig = error_curves_figure([curve(8, False, n=12), curve(8, True, n=12)])
+    assert fig.layout.title.subtitle.text == "dashed: training error (per batch) · bold: test error"
+
+
 def test_depth_colours_lighten_towards_shallow_nets() -> None:
     assert depth_color(True, 110, [20, 56, 110]) == RESIDUAL
     light = depth_color(True, 20, [20, 56, 110])
