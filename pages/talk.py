@@ -20,7 +20,14 @@ from resnet.talk_sweeps import recorded_sweep
 from resnet.talks import Scene, SweepSpec, Talk, TalkError, find_talk, talk_files
 from resnet.views import stored_view, sweep_view
 from viz.attributions import attribution_maps, attribution_text, block_share_bars, completeness_text
-from viz.degradation import degradation_text, error_curves_figure, gradient_text
+from viz.degradation import (
+    degradation_text,
+    error_curves_figure,
+    error_vs_depth_figure,
+    gradient_text,
+    response_std_figure,
+    responses_text,
+)
 from viz.landscape import landscape_contours, landscape_text
 from viz.lesion import lesion_bars, lesion_curve, lesion_text
 from viz.narrative import twin_metrics, twin_sentences
@@ -131,7 +138,8 @@ def record_hint(talk: Talk) -> str:
 
 
 def sweep_scene(talk: Talk, scene: Scene, path: str) -> list[str]:
-    """Fig. 1/6's error curves of the scene's recorded sweep; its computed sentences, or [] with a warning."""
+    """The scene's figure of its recorded sweep (error curves, error vs depth or Fig. 7's responses); its computed
+    sentences, or [] with a warning."""
     try:
         store = RunStore(path)
         tag = recorded_sweep(store, scene.sweep)
@@ -146,9 +154,20 @@ def sweep_scene(talk: Talk, scene: Scene, path: str) -> list[str]:
         st.page_link("pages/degradation.py", label="Train a sweep on the Degradation page")
         return []
     view = load_sweep(path, tag, tuple((r.id, r.steps, r.status) for r in runs))
-    chart(error_curves_figure(view.curves), "talk_main")
+    figure = scene.figure
+    if figure == "responses" and not view.responses:
+        st.warning(f"Sweep '{tag}' holds no layer responses (Fig. 7): its error curves instead.")
+        figure = "curves"
+    if figure == "responses":
+        fig, lines = response_std_figure(view.responses), responses_text(view.responses)
+    elif figure == "depth":
+        fig, lines = error_vs_depth_figure(view.results), degradation_text(view.results)
+    else:
+        fig = error_curves_figure(view.curves)
+        lines = degradation_text(view.results) + ([gradient_text(*view.gradient)] if view.gradient else [])
+    chart(fig, "talk_main")
     st.caption(f"sweep '{tag}' · recorded, no training")
-    return degradation_text(view.results) + ([gradient_text(*view.gradient)] if view.gradient else [])
+    return lines
 
 
 def analysis_scene(talk: Talk, scene: Scene, path: str) -> list[str]:

@@ -2,7 +2,8 @@
 sweep or analysis result to replay.
 
 A sweep scene names a sweep by its tag (`sweep = "TAG"`), or describes its grid (`[scenes.sweep]`
-depths, nets, steps, width, dataset, seeds, seed) and replays the newest finished sweep of that grid;
+depths, nets, steps, width, dataset, seeds, seed) and replays the newest finished sweep of that grid, as
+the figure its `figure` names (SWEEP_FIGURES: the error curves by default);
 an analysis scene (`[scenes.analysis]` kind, then preset or pair, and the analysis's own settings)
 replays the result recorded for that pair; a shattered-gradients scene names only its study's
 settings, since that study trains its own nets. Built-in talks live in the top-level talks/ folder, the
@@ -44,7 +45,10 @@ TALKS_ENV = "GFL_TALKS"
 SOURCES = ("preset", "run", "pair", "sweep", "analysis")  # what a scene shows: exactly one of these
 ANALYSIS_KINDS = RECORDED_KINDS  # every analysis a scene shows is recorded ahead and replayed
 TALK_KEYS = {"title", "description", "scenes"}
-SCENE_KEYS = {"title", "caption", "notes", "steps", "actions", *SOURCES}
+SCENE_KEYS = {"title", "caption", "notes", "steps", "actions", "figure", *SOURCES}
+# A sweep scene's figure: "curves", error during training (He et al. 2015, Fig. 1 and 6); "depth", final
+# error against depth; "responses", the std of each layer's response (Fig. 7).
+SWEEP_FIGURES = ("curves", "depth", "responses")
 ACTION_KEYS = {"at", "cut", "restore"}
 SWEEP_KEYS = {"depths", "nets", "steps", "width", "dataset", "seeds", "seed"}
 PAIR_KEYS = {"preset", "pair", "seed"}  # which pair an analysis of a pair ran on
@@ -201,6 +205,7 @@ class Scene:
     sweep: str | SweepSpec | None = None  # a recorded sweep's tag, or its grid
     analysis: AnalysisSpec | None = None
     actions: tuple[Action, ...] = ()
+    figure: str = "curves"  # a sweep scene's figure, one of SWEEP_FIGURES
 
     @property
     def source(self) -> str:
@@ -418,11 +423,16 @@ def _scene(where: str, table: object) -> Scene:
             raise TalkError(f"{where}: preset: unknown preset {value!r}; choose one of: {', '.join(PRESETS)}")
     else:
         _text(where, source, value, required=True)
+    figure = table.get("figure", "curves")
+    if "figure" in table and source != "sweep":
+        raise TalkError(f"{where}: figure: only a sweep scene picks its figure")
+    if figure not in SWEEP_FIGURES:
+        raise TalkError(f"{where}: figure: must be one of {', '.join(SWEEP_FIGURES)}, got {figure!r}")
     if source != "preset":
         for key in ("steps", "actions"):
             if key in table:
                 raise TalkError(f"{where}: {key}: only a preset scene trains, so only it takes {key}")
-        return Scene(title, caption, notes, **{source: value})
+        return Scene(title, caption, notes, **{source: value}, figure=figure)
     steps = _int(where, "steps", table["steps"], 1, MAX_STEPS) if "steps" in table else None
     total = steps if steps is not None else PRESETS[value].steps
     actions_in = table.get("actions", [])

@@ -117,6 +117,41 @@ def test_recorded_sweep_and_lesion_scenes_replay_with_no_job(talk_dir: Path) -> 
     assert job_server().jobs() == [] and "talk_job" not in at.session_state  # nothing trained or computed
 
 
+SWEEP_FIGURES = """title = "Sweep figures"
+[[scenes]]
+title = "Against depth"
+caption = "Final error at each depth."
+figure = "depth"
+[scenes.sweep]
+depths = [8]
+width = 4
+steps = 12
+[[scenes]]
+title = "Responses"
+caption = "The std of each layer's response."
+figure = "responses"
+[scenes.sweep]
+depths = [8]
+width = 4
+steps = 12
+"""
+
+
+def test_a_sweep_scene_shows_the_figure_it_names(talk_dir: Path) -> None:
+    (talk_dir / "figures.toml").write_text(SWEEP_FIGURES)  # the fixture's recorded sweep, as two other figures
+    at = open_talk({"talk": "figures", "scene": "1"})
+    assert not at.exception and not at.warning
+    (depth,) = figures(at)
+    assert "Final error against depth" in depth
+    assert any("At depth 8 the ResNet's training error" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Next").click().run()
+    assert not at.exception and not at.warning
+    (responses,) = figures(at)
+    assert "Fig. 7" in responses
+    assert any(i.value.startswith("Depth 8: the ResNet's responses") for i in at.info)  # computed from the runs
+    assert job_server().jobs() == []
+
+
 MISSING = """title = "Missing"
 [[scenes]]
 title = "Unrecorded sweep"

@@ -90,6 +90,10 @@ def test_good_talk_parses() -> None:
     ("sweep = { depths = [20], steps = \"long\" }", "sweep.steps: must be an integer"),
     ("sweep = { depths = [20], colour = 1 }", "sweep: colour: unknown key"),
     ("sweep = 7", "sweep: must be a non-empty string"),
+    ('sweep = "tag"\nfigure = "fig7"', "figure: must be one of curves, depth, responses, got 'fig7'"),
+    ('sweep = "tag"\nfigure = 7', "figure: must be one of curves, depth, responses, got 7"),
+    ('run = "k"\nfigure = "depth"', "figure: only a sweep scene picks its figure"),
+    ('preset = "vanishing"\nfigure = "curves"', "figure: only a sweep scene picks its figure"),
     ('analysis = { kind = "landscape", resolution = 4 }', "analysis: grid points per axis must be"),
     ('analysis = { kind = "landscape", span = "wide" }', "analysis.span: must be a number"),
     ('analysis = { kind = "lesion", span = 1.0 }', "analysis.span: only the loss landscape takes span"),
@@ -139,6 +143,9 @@ def test_sweep_and_analysis_scenes_parse_with_their_defaults() -> None:
     assert sweep.sweep.base().model.width == 4 and len(sweep.sweep.grid().points()) == 2
     assert (lesion.analysis.preset, lesion.analysis.params) == ("cnn-20", {"draws": 3, "seed": 0})
     assert tagged.sweep == "2026-01-01 10:00 digits #1a2b"
+    assert sweep.figure == tagged.figure == "curves"  # Fig. 1/6's error curves unless the scene names another
+    responses = parse_talk(scene('sweep = "t"\nfigure = "responses"'), name="t").scenes[0]
+    assert responses.figure == "responses"
 
 
 def test_attributions_and_shattered_scenes_parse_with_their_pages_defaults() -> None:
