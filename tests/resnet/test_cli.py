@@ -127,13 +127,15 @@ def test_a_corrupt_store_is_one_line(capsys: pytest.CaptureFixture, tmp_path: Pa
 
 def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     store = tmp_path / "runs.db"
-    ok = subprocess.run([sys.executable, "-m", "resnet", "train", *TINY, "--json", "--store", str(store)],
-                        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout)["steps"] == 12
-    bad = subprocess.run([sys.executable, "-m", "resnet", "train", "--depth", "21", "--store", str(store)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "try 20 or 26" in bad.stderr
+    # Both at once: each spends most of its time importing torch.
+    ok, bad = (subprocess.Popen([sys.executable, "-m", "resnet", "train", *args, "--store", str(store)], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for args in ([*TINY, "--json"], ["--depth", "21"]))
+    ok_out, ok_err = ok.communicate(timeout=300)
+    assert ok.returncode == 0, ok_err
+    assert json.loads(ok_out)["steps"] == 12
+    _, bad_err = bad.communicate(timeout=300)
+    assert bad.returncode == 2 and bad_err.strip().count("\n") == 0 and "try 20 or 26" in bad_err
 
 
 def _reference_resnet18(seed: int) -> torch.nn.Module:
