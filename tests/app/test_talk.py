@@ -117,28 +117,14 @@ def test_recorded_sweep_and_lesion_scenes_replay_with_no_job(talk_dir: Path) -> 
     assert job_server().jobs() == [] and "talk_job" not in at.session_state  # nothing trained or computed
 
 
-SWEEP_FIGURES = """title = "Sweep figures"
-[[scenes]]
-title = "Against depth"
-caption = "Final error at each depth."
-figure = "depth"
-[scenes.sweep]
-depths = [8]
-width = 4
-steps = 12
-[[scenes]]
-title = "Responses"
-caption = "The std of each layer's response."
-figure = "responses"
-[scenes.sweep]
-depths = [8]
-width = 4
-steps = 12
-"""
+# The fixture's recorded sweep (tests.helpers.write_fixture_talk) as the two other figures a sweep scene shows.
+SWEEP_FIGURES = 'title = "Sweep figures"\n' + "".join(
+    f'[[scenes]]\ntitle = "{figure}"\ncaption = "The sweep: {figure}."\nfigure = "{figure}"\n'
+    '[scenes.sweep]\ndepths = [8]\nwidth = 4\nsteps = 12\n' for figure in ("depth", "responses"))
 
 
 def test_a_sweep_scene_shows_the_figure_it_names(talk_dir: Path) -> None:
-    (talk_dir / "figures.toml").write_text(SWEEP_FIGURES)  # the fixture's recorded sweep, as two other figures
+    (talk_dir / "figures.toml").write_text(SWEEP_FIGURES)
     at = open_talk({"talk": "figures", "scene": "1"})
     assert not at.exception and not at.warning
     (depth,) = figures(at)
