@@ -296,8 +296,15 @@ def responses_text(curves: Sequence[ResponseCurve], *, margin: float = 0.05) -> 
                          f"({p:.2f}){tail}.")
     res = sorted((d, v) for (residual, d), v in mean.items() if residual)
     if len(res) >= 2:
-        shrinking = all(b < a * (1 - margin) for (_, a), (_, b) in zip(res, res[1:], strict=False))
+        first, last = res[0][1], res[-1][1]
+        if all(b < a * (1 - margin) for (_, a), (_, b) in zip(res, res[1:], strict=False)):
+            verdict = "have smaller responses still"
+        elif last < first * (1 - margin):
+            verdict = "have smaller responses overall, though not clearly at every depth"
+        elif last > first * (1 + margin):
+            verdict = "have larger responses here, unlike Fig. 7"
+        else:
+            verdict = "do not have smaller responses here"
         series = ", ".join(f"ResNet-{d} {v:.2f}" for d, v in res)
-        verdict = "have smaller responses still" if shrinking else "do not have smaller responses here"
         lines.append(f"Deeper ResNets {verdict} ({series}).")
     return lines

@@ -162,6 +162,13 @@ def test_response_sentences() -> None:
     text = responses_text(curves)
     assert text[0].startswith("Depth 20: the ResNet's responses (mean std 0.55) are smaller than the plain net's")
     assert "Deeper ResNets have smaller responses still (ResNet-20 0.55, ResNet-56 0.35)" in text[1]
+    def deeper(*stds: float) -> str:
+        return responses_text([ResponseCurve(d, True, np.array([v])) for d, v in zip((8, 14, 20), stds)])[-1]
+
+    # Smaller from the shallowest to the deepest, but 1.08 to 1.04 is within the 5% margin: smaller overall.
+    assert deeper(1.25, 1.08, 1.04).startswith("Deeper ResNets have smaller responses overall, though not clearly")
+    assert deeper(1.0, 1.02, 0.99).startswith("Deeper ResNets do not have smaller responses here")
+    assert deeper(1.0, 1.1, 1.3).startswith("Deeper ResNets have larger responses here, unlike Fig. 7")
     flipped = [ResponseCurve(20, False, np.array([0.5])), ResponseCurve(20, True, np.array([1.0]))]
     assert "larger than" in responses_text(flipped)[0] and "unlike Fig. 7" in responses_text(flipped)[0]
 
