@@ -162,8 +162,10 @@ def test_response_sentences() -> None:
     text = responses_text(curves)
     assert text[0].startswith("Depth 20: the ResNet's responses (mean std 0.55) are smaller than the plain net's")
     assert "Deeper ResNets have smaller responses still (ResNet-20 0.55, ResNet-56 0.35)" in text[1]
+
     def deeper(*stds: float) -> str:
-        return responses_text([ResponseCurve(d, True, np.array([v])) for d, v in zip((8, 14, 20), stds)])[-1]
+        curves = [ResponseCurve(d, True, np.array([v])) for d, v in zip((8, 14, 20), stds, strict=True)]
+        return responses_text(curves)[-1]
 
     # Smaller from the shallowest to the deepest, but 1.08 to 1.04 is within the 5% margin: smaller overall.
     assert deeper(1.25, 1.08, 1.04).startswith("Deeper ResNets have smaller responses overall, though not clearly")
