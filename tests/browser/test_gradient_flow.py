@@ -38,11 +38,14 @@ def test_vanishing_preset_trains_and_toggles(page, app_dir) -> None:
     page.wait_for_function("() => document.querySelectorAll('.gfl-live-chart.js-plotly-plot').length >= 5",
                            timeout=60_000)
     # While it trains, each redraw updates the charts already on the page instead of mounting new ones,
-    # and a chart out of view waits until it is scrolled to.
-    page.evaluate("() => { const c = document.querySelector('.gfl-live-chart'); c.dataset.mark = 'kept';"
-                  " window.firstImage = c.querySelector('.heatmaplayer image').getAttribute('href'); }")
-    page.wait_for_function("() => document.querySelector('.gfl-live-chart .heatmaplayer image')"
-                           ".getAttribute('href') !== window.firstImage", timeout=30_000)
+    # and a chart out of view waits until it is scrolled to. Plotly redraws a heatmap's image as it updates
+    # the chart, so the image is looked for, and marked, in one evaluation that waits for it to be there.
+    page.wait_for_function("() => { const c = document.querySelector('.gfl-live-chart');"
+                           " const image = c && c.querySelector('.heatmaplayer image'); if (!image) return false;"
+                           " c.dataset.mark = 'kept'; window.firstImage = image.getAttribute('href'); return true; }",
+                           timeout=30_000)
+    page.wait_for_function("() => { const image = document.querySelector('.gfl-live-chart .heatmaplayer image');"
+                           " return !!image && image.getAttribute('href') !== window.firstImage; }", timeout=30_000)
     assert page.evaluate("() => document.querySelector('.gfl-live-chart').dataset.mark") == "kept"
     assert not page.locator('[data-testid="stPlotlyChart"]').count()
     draws = "() => Array.from(document.querySelectorAll('.gfl-live-chart')).map(c => Number(c.dataset.draws))"
