@@ -38,8 +38,8 @@ def test_vanishing_preset_trains_and_toggles(page, app_dir) -> None:
     page.wait_for_function("() => document.querySelectorAll('.gfl-live-chart.js-plotly-plot').length >= 5",
                            timeout=60_000)
     # While it trains, each redraw updates the charts already on the page instead of mounting new ones,
-    # and a chart out of view waits until it is scrolled to. Plotly redraws a heatmap's image as it updates
-    # the chart, so the image is looked for, and marked, in one evaluation that waits for it to be there.
+    # and a chart out of view waits until it is scrolled to. A look can fall between two draws of the chart,
+    # so the image is found, and the chart marked, in one evaluation that waits for the image to be there.
     page.wait_for_function("() => { const c = document.querySelector('.gfl-live-chart');"
                            " const image = c && c.querySelector('.heatmaplayer image'); if (!image) return false;"
                            " c.dataset.mark = 'kept'; window.firstImage = image.getAttribute('href'); return true; }",
